@@ -1,0 +1,254 @@
+package broker
+
+// Fetch, key 1, versions 4-17.
+//
+// Consumer fetches with max.wait.ms / min.bytes: when less than MinBytes is
+// available the request waits in Later, registered on every partition it
+// reads, and is woken by high watermark advances — an idle consumer costs no
+// CPU. Incremental fetch sessions (KIP-227, v7+) are in fetch_session.go.
+// read_committed sees up to the high watermark (there are no transactions
+// yet, so the last stable offset equals it). A fetch from a replica
+// (replica id >= 0) is refused: follower replication is not implemented yet.
+// Records are copied out of the log; zero-copy sendfile comes with the
+// storage engine's file regions.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/metadata"
+	"github.com/samsa-io/samsa/protocol"
+	"github.com/samsa-io/samsa/replication"
+)
+
+var errReplicaFetchUnsupported = fmt.Errorf("fetching as a replica is not supported yet: %w", kerr.InvalidRequest)
+
+func (b *Broker) handleFetch(_ context.Context, req *protocol.Request) protocol.Reply {
+	r := req.Body.(*kmsg.FetchRequest)
+	return protocol.Later(func(ctx context.Context) (kmsg.Response, error) {
+		return b.fetch(ctx, r), nil
+	})
+}
+
+// fetchTarget is one partition a fetch reads, with its response slot.
+type fetchTarget struct {
+	sp   *sessionPartition
+	part *replication.Partition
+	err  error
+}
+
+func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest) *kmsg.FetchResponse {
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	if r.ReplicaID >= 0 || r.ReplicaState.ID >= 0 {
+		resp.ErrorCode = protocol.ErrorCode(errReplicaFetchUnsupported)
+		return resp
+	}
+	img := b.Image()
+	targets, session, err := b.fetchTargets(img, r)
+	if err != nil {
+		resp.ErrorCode = protocol.ErrorCode(err)
+		return resp
+	}
+	if session != nil {
+		defer session.mu.Unlock()
+		resp.SessionID = session.id
+	}
+	wake := make(chan struct{}, 1)
+	for _, t := range targets {
+		if t.part != nil {
+			t.part.AddWaiter(wake)
+			defer t.part.RemoveWaiter(wake)
+		}
+	}
+	deadline := time.NewTimer(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
+	defer deadline.Stop()
+	for {
+		results, bytes, failed := b.readTargets(r, targets)
+		waitOver := bytes >= int(r.MinBytes) || failed || r.MaxWaitMillis <= 0
+		if !waitOver {
+			select {
+			case <-wake:
+				continue
+			case <-deadline.C:
+			case <-ctx.Done():
+			case <-b.stopping:
+			}
+			results, _, _ = b.readTargets(r, targets)
+		}
+		resp.Topics = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
+		return resp
+	}
+}
+
+// fetchTargets resolves the partitions to read: the request's own list for
+// a sessionless or full fetch, the session's list for an incremental one.
+// The returned session, if any, is locked.
+func (b *Broker) fetchTargets(img *metadata.Image, r *kmsg.FetchRequest) ([]fetchTarget, *fetchSession, error) {
+	var session *fetchSession
+	switch {
+	case r.SessionEpoch == -1: // sessionless full fetch; closes any session named
+		if r.SessionID != 0 {
+			b.sessions.remove(r.SessionID)
+		}
+	case r.SessionEpoch == 0: // full fetch opening a new session
+		if r.SessionID != 0 {
+			b.sessions.remove(r.SessionID)
+		}
+		if r.Version >= 7 {
+			session = b.sessions.open()
+		}
+	default:
+		var err error
+		if session, err = b.sessions.get(r.SessionID, r.SessionEpoch); err != nil {
+			return nil, nil, err
+		}
+	}
+	var list []*sessionPartition
+	if session != nil {
+		session.mu.Lock()
+		b.applySessionChanges(img, r, session)
+		for _, k := range session.order {
+			list = append(list, session.parts[k])
+		}
+	} else {
+		list = requestPartitions(img, r)
+	}
+	targets := make([]fetchTarget, len(list))
+	for i, sp := range list {
+		targets[i].sp = sp
+		if sp.topic == "" {
+			targets[i].err = kerr.UnknownTopicID
+			continue
+		}
+		targets[i].part, targets[i].err = b.partition(img, sp.topic, sp.partition)
+	}
+	return targets, session, nil
+}
+
+// requestPartitions lists the partitions a request names; topics named by
+// an unknown id (v13+) get an empty name and answer UNKNOWN_TOPIC_ID.
+func requestPartitions(img *metadata.Image, r *kmsg.FetchRequest) []*sessionPartition {
+	var out []*sessionPartition
+	for _, rt := range r.Topics {
+		name := rt.Topic
+		if r.Version >= 13 {
+			name, _ = topicNameByID(img, rt.TopicID)
+		}
+		for _, rp := range rt.Partitions {
+			out = append(out, &sessionPartition{
+				topic: name, topicID: rt.TopicID, partition: rp.Partition,
+				fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch,
+				lastHW: -1, lastLSO: -1, lastLogStart: -1,
+			})
+		}
+	}
+	return out
+}
+
+func (b *Broker) applySessionChanges(img *metadata.Image, r *kmsg.FetchRequest, s *fetchSession) {
+	for _, sp := range requestPartitions(img, r) {
+		s.upsert(*sp)
+	}
+	for _, ft := range r.ForgottenTopics {
+		name := ft.Topic
+		if r.Version >= 13 {
+			name, _ = topicNameByID(img, ft.TopicID)
+		}
+		for _, p := range ft.Partitions {
+			s.forget(sessionKey{name, p})
+		}
+	}
+}
+
+// readTargets reads every target once. The first partition with data may
+// exceed the byte limits by one batch (KIP-74); later ones only fill what is
+// left of MaxBytes.
+func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []fetchTarget) ([]replication.FetchResult, int, bool) {
+	results := make([]replication.FetchResult, len(targets))
+	errs := make([]error, len(targets))
+	remaining := int(r.MaxBytes)
+	total, failed := 0, false
+	for i, t := range targets {
+		if t.err != nil {
+			failed = true
+			continue
+		}
+		limit := min(int(t.sp.maxBytes), remaining)
+		if limit <= 0 && total > 0 {
+			// Out of budget: report the partition's offsets without reading.
+			errs[i] = t.part.CheckLeader(t.sp.leaderEpoch)
+			results[i] = replication.FetchResult{HighWatermark: t.part.HighWatermark(), LogStartOffset: t.part.LogStartOffset()}
+			continue
+		}
+		res, err := t.part.Read(t.sp.fetchOffset, int32(max(limit, 1)), t.sp.leaderEpoch)
+		if err == nil && total > 0 && len(res.Records) > remaining {
+			res.Records = nil
+		}
+		results[i], errs[i] = res, err
+		if err != nil {
+			failed = true
+		}
+		total += len(res.Records)
+		remaining -= len(res.Records)
+	}
+	for i := range targets {
+		if targets[i].err == nil && errs[i] != nil {
+			targets[i].err = errs[i]
+		}
+	}
+	return results, total, failed
+}
+
+// assembleFetchResponse groups results by topic in request order; an
+// incremental response keeps only the partitions with news.
+func assembleFetchResponse(version int16, img *metadata.Image, targets []fetchTarget, results []replication.FetchResult, incremental bool) []kmsg.FetchResponseTopic {
+	var topics []kmsg.FetchResponseTopic
+	for i, t := range targets {
+		out := kmsg.NewFetchResponseTopicPartition()
+		out.Partition = t.sp.partition
+		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = -1, -1, -1
+		if t.err != nil {
+			out.ErrorCode = protocol.ErrorCode(t.err)
+			if errors.Is(t.err, kerr.OffsetOutOfRange) {
+				out.HighWatermark = results[i].HighWatermark
+				out.LastStableOffset = results[i].HighWatermark
+				out.LogStartOffset = results[i].LogStartOffset
+			}
+		} else {
+			res := results[i]
+			out.HighWatermark, out.LastStableOffset, out.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+			out.RecordBatches = res.Records
+		}
+		if out.RecordBatches == nil {
+			// Empty, not null: librdkafka rejects a null record set.
+			out.RecordBatches = []byte{}
+		}
+		if !t.sp.changed(&out) && incremental {
+			continue
+		}
+		if n := len(topics); n == 0 || !sameTopic(version, topics[n-1], t.sp) {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic, rt.TopicID = t.sp.topic, t.sp.topicID
+			if version < 13 {
+				rt.TopicID = [16]byte{}
+			} else if tt, ok := img.TopicByName(t.sp.topic); ok {
+				rt.TopicID = tt.ID
+			}
+			topics = append(topics, rt)
+		}
+		topics[len(topics)-1].Partitions = append(topics[len(topics)-1].Partitions, out)
+	}
+	return topics
+}
+
+func sameTopic(version int16, rt kmsg.FetchResponseTopic, sp *sessionPartition) bool {
+	if version >= 13 {
+		return rt.TopicID == sp.topicID
+	}
+	return rt.Topic == sp.topic
+}

@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/samsa-io/samsa/protocol"
+	"github.com/samsa-io/samsa/storage"
+)
+
+// Config configures a broker.
+type Config struct {
+	NodeID int32
+	// ListenAddr is the Kafka listener's bind address (host:port; port 0
+	// picks a free one).
+	ListenAddr string
+	// AdvertisedHost/AdvertisedPort are what clients are told to connect
+	// to; empty/0 take the bound listener's host and port.
+	AdvertisedHost string
+	AdvertisedPort int32
+	Rack           string
+	// LogDir holds the partition logs.
+	LogDir     string
+	Durability storage.Durability
+	// ControllerAddrs are the controller listeners (controller.quorum.bootstrap.servers).
+	ControllerAddrs []string
+	// AutoCreateTopics is auto.create.topics.enable: Metadata and Produce
+	// for an unknown topic create it with the controller's defaults.
+	AutoCreateTopics bool
+	// ControllerTimeout bounds one forwarded admin request.
+	ControllerTimeout time.Duration
+	// TopicDefaults are broker-level overrides of topic config defaults
+	// (Kafka's log.* broker keys mapped to topic key names).
+	TopicDefaults map[string]string
+	// StaticConfigs are the node's settings shown by DescribeConfigs for
+	// the broker resource.
+	StaticConfigs map[string]string
+	Server        protocol.ServerConfig
+	Logger        zerolog.Logger
+}
+
+// DefaultConfig returns a broker config with Kafka's defaults.
+func DefaultConfig() Config {
+	srv := protocol.DefaultServerConfig()
+	srv.Name = "PLAINTEXT"
+	return Config{
+		NodeID:            1,
+		ListenAddr:        "127.0.0.1:9092",
+		Durability:        storage.DurabilityFsync,
+		AutoCreateTopics:  true,
+		ControllerTimeout: 30 * time.Second,
+		Server:            srv,
+		Logger:            zerolog.Nop(),
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeID < 0:
+		return fmt.Errorf("node.id must not be negative, got %d", c.NodeID)
+	case c.ListenAddr == "":
+		return errors.New("broker listener address is not set")
+	case c.LogDir == "":
+		return errors.New("broker log directory is not set")
+	case c.ControllerTimeout <= 0:
+		return fmt.Errorf("controller request timeout must be positive, got %v", c.ControllerTimeout)
+	}
+	return c.Server.Validate()
+}

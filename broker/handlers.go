@@ -1,0 +1,62 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/samsa-io/samsa/metadata"
+	"github.com/samsa-io/samsa/protocol"
+	"github.com/samsa-io/samsa/replication"
+)
+
+// registerHandlers is the broker's API table: each key with the versions
+// its handler serves (Kafka 4.x ranges with the KIP-896 floors, capped where
+// a newer version needs a feature Samsa does not have yet — see each file).
+// ApiVersions is built from exactly this table.
+func (b *Broker) registerHandlers(reg *protocol.Registry) {
+	reg.Register(0, 3, 11, b.handleProduce)
+	reg.Register(1, 4, 17, b.handleFetch)
+	reg.Register(2, 1, 9, b.handleListOffsets)
+	reg.Register(3, 0, 13, b.handleMetadata)
+	reg.Register(19, 2, 7, b.handleCreateTopics)
+	reg.Register(20, 1, 6, b.handleDeleteTopics)
+	reg.Register(22, 0, 5, b.handleInitProducerID)
+	reg.Register(23, 2, 4, b.handleOffsetForLeaderEpoch)
+	reg.Register(32, 1, 4, b.handleDescribeConfigs)
+	reg.Register(33, 0, 2, b.handleAlterConfigs)
+	reg.Register(37, 0, 3, b.handleCreatePartitions)
+	reg.Register(44, 0, 1, b.handleIncrementalAlterConfigs)
+	reg.Register(60, 0, 1, b.handleDescribeCluster)
+}
+
+// errUnknownTopicOrPartition is the answer for a topic or partition the
+// metadata image does not have.
+var errUnknownTopicOrPartition = fmt.Errorf("broker: unknown topic or partition: %w", kerr.UnknownTopicOrPartition)
+
+// partition returns the local replica of topic/partition, or the error to
+// answer: UNKNOWN_TOPIC_OR_PARTITION if the image lacks it,
+// NOT_LEADER_OR_FOLLOWER if this broker does not host it.
+func (b *Broker) partition(img *metadata.Image, topic string, partition int32) (*replication.Partition, error) {
+	t, ok := img.TopicByName(topic)
+	if !ok {
+		return nil, errUnknownTopicOrPartition
+	}
+	if _, ok := t.Partition(partition); !ok {
+		return nil, errUnknownTopicOrPartition
+	}
+	p, ok := b.parts.Get(replication.TopicPartition{Topic: topic, Partition: partition})
+	if !ok {
+		return nil, fmt.Errorf("broker %d does not host %s-%d: %w", b.cfg.NodeID, topic, partition, kerr.NotLeaderForPartition)
+	}
+	return p, nil
+}
+
+// topicByID resolves a topic id (Fetch v13+, Metadata v10+).
+func topicNameByID(img *metadata.Image, id [16]byte) (string, bool) {
+	t, ok := img.TopicByID(id)
+	if !ok {
+		return "", false
+	}
+	return t.Name, true
+}

@@ -1,0 +1,412 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Acks is how many replicas must have a record before the cluster answers a
+// produce.
+type Acks int8
+
+// The acks levels, with Kafka's numbers.
+const (
+	AcksNone   Acks = 0  // no answer is awaited; records can be lost silently
+	AcksLeader Acks = 1  // the leader wrote it; lost if the leader dies before followers copy it
+	AcksAll    Acks = -1 // every in-sync replica has it (the default)
+)
+
+// ParseAcks reads "0", "1", "all" or "-1" (also "none" and "leader").
+func ParseAcks(s string) (Acks, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "0", "none":
+		return AcksNone, nil
+	case "1", "leader":
+		return AcksLeader, nil
+	case "all", "-1":
+		return AcksAll, nil
+	}
+	return 0, invalidf("acks %q: want 0, 1 or all", s)
+}
+
+func (a Acks) String() string {
+	switch a {
+	case AcksNone:
+		return "0"
+	case AcksLeader:
+		return "1"
+	case AcksAll:
+		return "all"
+	}
+	return fmt.Sprintf("Acks(%d)", int8(a))
+}
+
+func (a Acks) kgo() kgo.Acks {
+	switch a {
+	case AcksNone:
+		return kgo.NoAck()
+	case AcksLeader:
+		return kgo.LeaderAck()
+	}
+	return kgo.AllISRAcks()
+}
+
+// Compression is the codec record batches are compressed with.
+type Compression int8
+
+// The codecs, with Kafka's attribute numbers.
+const (
+	CompressionNone   Compression = 0
+	CompressionGzip   Compression = 1
+	CompressionSnappy Compression = 2
+	CompressionLZ4    Compression = 3
+	CompressionZstd   Compression = 4
+)
+
+var compressionNames = [...]string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// ParseCompression reads none, gzip, snappy, lz4 or zstd.
+func ParseCompression(s string) (Compression, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	for i, n := range compressionNames {
+		if s == n {
+			return Compression(i), nil
+		}
+	}
+	return 0, invalidf("compression %q: want one of %s", s, strings.Join(compressionNames[:], ", "))
+}
+
+func (c Compression) String() string {
+	if c >= 0 && int(c) < len(compressionNames) {
+		return compressionNames[c]
+	}
+	return fmt.Sprintf("Compression(%d)", int8(c))
+}
+
+func (c Compression) kgo() kgo.CompressionCodec {
+	switch c {
+	case CompressionGzip:
+		return kgo.GzipCompression()
+	case CompressionSnappy:
+		return kgo.SnappyCompression()
+	case CompressionLZ4:
+		return kgo.Lz4Compression()
+	case CompressionZstd:
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
+}
+
+// ProducerOption configures a Producer.
+type ProducerOption func(*producerConfig)
+
+type producerConfig struct {
+	acks            Acks
+	compression     Compression
+	idempotent      *bool // nil: on exactly when acks is all
+	linger          time.Duration
+	deliveryTimeout time.Duration
+	onDelivery      func(Record, error)
+}
+
+// WithAcks sets the acks level; the default is AcksAll.
+func WithAcks(a Acks) ProducerOption { return func(c *producerConfig) { c.acks = a } }
+
+// WithCompression sets the batch codec; the default is CompressionNone, as
+// in the Java client.
+func WithCompression(comp Compression) ProducerOption {
+	return func(c *producerConfig) { c.compression = comp }
+}
+
+// WithIdempotence turns idempotent writes (KIP-98: no duplicates from
+// retries, order kept per partition) on or off. By default it is on when
+// acks is all and off otherwise; asking for it with other acks is an error.
+func WithIdempotence(on bool) ProducerOption {
+	return func(c *producerConfig) { c.idempotent = &on }
+}
+
+// WithLinger sets how long a batch waits for more records before it is
+// sent; the default is kgo's (10ms).
+func WithLinger(d time.Duration) ProducerOption {
+	return func(c *producerConfig) { c.linger = d }
+}
+
+// WithDeliveryTimeout bounds how long a record may wait for delivery,
+// retries included, before it fails. The default is no bound: records are
+// retried until they land or the context given to Produce is done.
+func WithDeliveryTimeout(d time.Duration) ProducerOption {
+	return func(c *producerConfig) { c.deliveryTimeout = d }
+}
+
+// WithDeliveryHandler sets a function called once for every record given to
+// Produce, with the record as written (partition and offset set) and nil,
+// or with the error that failed it. It runs on the producer's single
+// callback goroutine: it must be quick and must not call the Producer.
+func WithDeliveryHandler(fn func(Record, error)) ProducerOption {
+	return func(c *producerConfig) { c.onDelivery = fn }
+}
+
+func (c *producerConfig) kgoOpts() ([]kgo.Opt, error) {
+	idempotent := c.acks == AcksAll
+	if c.idempotent != nil {
+		idempotent = *c.idempotent
+	}
+	switch {
+	case c.acks != AcksNone && c.acks != AcksLeader && c.acks != AcksAll:
+		return nil, invalidf("acks %d", int8(c.acks))
+	case c.compression < CompressionNone || c.compression > CompressionZstd:
+		return nil, invalidf("compression %d", int8(c.compression))
+	case idempotent && c.acks != AcksAll:
+		return nil, invalidf("idempotence needs acks=all, not acks=%s", c.acks)
+	case c.linger < 0 || c.deliveryTimeout < 0:
+		return nil, invalidf("negative linger or delivery timeout")
+	}
+	opts := []kgo.Opt{
+		kgo.RequiredAcks(c.acks.kgo()),
+		kgo.ProducerBatchCompression(c.compression.kgo()),
+		kgo.RecordPartitioner(choosingPartitioner{base: kgo.UniformBytesPartitioner(64<<10, true, true, nil)}),
+	}
+	if !idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	if c.linger > 0 {
+		opts = append(opts, kgo.ProducerLinger(c.linger))
+	}
+	if c.deliveryTimeout > 0 {
+		opts = append(opts, kgo.RecordDeliveryTimeout(c.deliveryTimeout))
+	}
+	return opts, nil
+}
+
+// DeliveryError is what Flush returns when records given to Produce since
+// the previous Flush failed. It unwraps to the first failure, so
+// errors.Is(err, kerr.…) asks about that one.
+type DeliveryError struct {
+	Failed int   // how many records failed
+	First  error // the first failure, wrapped with its topic and partition
+}
+
+func (e *DeliveryError) Error() string {
+	if e.Failed == 1 {
+		return fmt.Sprintf("1 record failed: %v", e.First)
+	}
+	return fmt.Sprintf("%d records failed, first: %v", e.Failed, e.First)
+}
+
+func (e *DeliveryError) Unwrap() error { return e.First }
+
+// Producer writes records. Produce buffers and returns at once; batches go
+// out in the background; Flush waits for them. Records to one partition are
+// written in the order given.
+type Producer struct {
+	parent     *Client
+	kcl        *kgo.Client
+	onDelivery func(Record, error)
+	closed     atomic.Bool
+	closeOnce  sync.Once
+
+	mu struct {
+		sync.Mutex
+		failed int
+		first  error
+	}
+}
+
+// NewProducer builds a Producer owned by c.
+func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
+	cfg := producerConfig{acks: AcksAll}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	kopts, err := cfg.kgoOpts()
+	if err != nil {
+		return nil, fmt.Errorf("new producer: %w", err)
+	}
+	kcl, err := c.newKgo(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("new producer: %w", err)
+	}
+	p := &Producer{parent: c, kcl: kcl, onDelivery: cfg.onDelivery}
+	if err := c.adopt(p); err != nil {
+		kcl.Close()
+		return nil, fmt.Errorf("new producer: %w", err)
+	}
+	return p, nil
+}
+
+// Produce buffers rec to be sent and returns without waiting for the
+// cluster. It blocks only while the buffer is full, until ctx is done.
+// It returns an error only for a record refused before buffering (no topic,
+// bad partition, closed producer); every other outcome goes to the delivery
+// handler and, for failures, to the next Flush. Canceling ctx fails the
+// record if it has not been sent yet.
+func (p *Producer) Produce(ctx context.Context, rec Record) error {
+	if err := p.check(rec); err != nil {
+		return err
+	}
+	p.kcl.Produce(ctx, rec.toKgo(), p.delivered)
+	return nil
+}
+
+// ProduceSync sends recs and waits until each is written or failed. It
+// returns the records as written (partition, offset and timestamp set), in
+// the order given, and, if any failed, all the failures joined in that
+// order. Records given to ProduceSync do
+// not go to the delivery handler or to Flush.
+func (p *Producer) ProduceSync(ctx context.Context, recs ...Record) ([]Record, error) {
+	krs := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		if err := p.check(r); err != nil {
+			return nil, err
+		}
+		krs[i] = r.toKgo()
+	}
+	// kgo reports results in the order they complete; answer in the
+	// order given.
+	index := make(map[*kgo.Record]int, len(krs))
+	for i, kr := range krs {
+		index[kr] = i
+	}
+	out := make([]Record, len(recs))
+	errs := make([]error, len(recs))
+	for _, res := range p.kcl.ProduceSync(ctx, krs...) {
+		i := index[res.Record]
+		out[i] = fromKgo(res.Record)
+		if res.Err != nil {
+			errs[i] = produceErr(out[i], res.Err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// Flush waits until every record given to Produce so far is written or
+// failed, or ctx is done. It returns a *DeliveryError if any of the records
+// given to Produce since the previous Flush failed, and then forgets them.
+func (p *Producer) Flush(ctx context.Context) error {
+	if err := p.kcl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.failed == 0 {
+		return nil
+	}
+	err := &DeliveryError{Failed: p.mu.failed, First: p.mu.first}
+	p.mu.failed, p.mu.first = 0, nil
+	return err
+}
+
+// Close stops the producer. Records not yet written fail with ErrClosed;
+// call Flush first to wait for them. Close is idempotent.
+func (p *Producer) Close() error {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		p.kcl.Close()
+		p.parent.release(p)
+	})
+	return nil
+}
+
+func (p *Producer) closeFromParent() {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		p.kcl.Close()
+	})
+}
+
+func (p *Producer) check(r Record) error {
+	switch {
+	case p.closed.Load():
+		return ErrClosed
+	case r.Topic == "":
+		return invalidf("record without topic")
+	case r.Partition < AnyPartition:
+		return invalidf("partition %d", r.Partition)
+	}
+	return nil
+}
+
+// delivered is the kgo promise for records given to Produce.
+func (p *Producer) delivered(kr *kgo.Record, err error) {
+	rec := fromKgo(kr)
+	if err != nil {
+		err = produceErr(rec, err)
+		p.mu.Lock()
+		if p.mu.failed == 0 {
+			p.mu.first = err
+		}
+		p.mu.failed++
+		p.mu.Unlock()
+	}
+	if p.onDelivery != nil {
+		p.onDelivery(rec, err)
+	}
+}
+
+// produceErr wraps a delivery failure with where the record was going, and
+// turns kgo's closed-client error into ErrClosed.
+func produceErr(r Record, err error) error {
+	if errors.Is(err, kgo.ErrClientClosed) {
+		err = fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	if r.Partition >= 0 {
+		return fmt.Errorf("produce to %q partition %d: %w", r.Topic, r.Partition, err)
+	}
+	return fmt.Errorf("produce to %q: %w", r.Topic, err)
+}
+
+// choosingPartitioner sends a record whose Partition is set to that
+// partition and lets base choose for AnyPartition.
+type choosingPartitioner struct{ base kgo.Partitioner }
+
+func (p choosingPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	return &choosingTopicPartitioner{base: p.base.ForTopic(topic)}
+}
+
+// choosingTopicPartitioner is called by kgo under a per-topic lock, so its
+// field needs no lock of its own.
+//
+// A record with a set Partition requires consistency, so kgo offers every
+// partition (not only the writable ones) and the index it picks is the
+// partition number itself.
+type choosingTopicPartitioner struct {
+	base         kgo.TopicPartitioner
+	lastExplicit bool // the last record partitioned had Partition set
+}
+
+func (p *choosingTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return r.Partition >= 0 || p.base.RequiresConsistency(r)
+}
+
+func (p *choosingTopicPartitioner) Partition(r *kgo.Record, n int) int {
+	if p.lastExplicit = r.Partition >= 0; p.lastExplicit {
+		return int(r.Partition)
+	}
+	return p.base.Partition(r, n)
+}
+
+func (p *choosingTopicPartitioner) PartitionByBackup(r *kgo.Record, n int, it kgo.TopicBackupIter) int {
+	if p.lastExplicit = r.Partition >= 0; p.lastExplicit {
+		return int(r.Partition)
+	}
+	if bp, ok := p.base.(kgo.TopicBackupPartitioner); ok {
+		return bp.PartitionByBackup(r, n, it)
+	}
+	return p.base.Partition(r, n)
+}
+
+// OnNewBatch passes the signal on to a sticky base partitioner, unless the
+// batch is for an explicitly partitioned record, which must not move the
+// base's sticky choice.
+func (p *choosingTopicPartitioner) OnNewBatch() {
+	if nb, ok := p.base.(kgo.TopicPartitionerOnNewBatch); ok && !p.lastExplicit {
+		nb.OnNewBatch()
+	}
+}

@@ -1,0 +1,182 @@
+package main
+
+// samsa server and samsa dev: start a node from settings and run it until a
+// signal. The first SIGINT/SIGTERM shuts down gracefully; a second exits at
+// once.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/samsa-io/samsa/broker"
+	"github.com/samsa-io/samsa/controller"
+	"github.com/samsa-io/samsa/node"
+	"github.com/samsa-io/samsa/protocol"
+	"github.com/samsa-io/samsa/storage"
+)
+
+func newServerCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Samsa node (controller, broker or both) from a config file, SAMSA_ variables and flags",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSettings(cmd.Flags(), nil, nil)
+			if err != nil {
+				return err
+			}
+			return runNode(cmd.Context(), s, cmd.ErrOrStderr(), nil)
+		},
+	}
+	registerServerFlags(cmd.Flags())
+	return cmd
+}
+
+// newLogger builds the node's logger: JSON, or human-readable console output.
+func newLogger(s nodeSettings, w io.Writer) zerolog.Logger {
+	level, _ := zerolog.ParseLevel(s.LogLevel)
+	if s.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// nodeConfig turns settings into the node's typed config.
+func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
+	ctrlAddr, raftAddr := s.ControllerListener, s.RaftListener
+	var err error
+	if ctrlAddr == "" {
+		if ctrlAddr, err = node.DerivePort(s.Listener, 1); err != nil {
+			return node.Config{}, fmt.Errorf("listeners: %w", err)
+		}
+	}
+	if raftAddr == "" {
+		if raftAddr, err = node.DerivePort(s.Listener, 2); err != nil {
+			return node.Config{}, fmt.Errorf("listeners: %w", err)
+		}
+	}
+	voters, err := parseVoters(s.Voters)
+	if err != nil {
+		return node.Config{}, err
+	}
+	ccfg := controller.DefaultConfig()
+	ccfg.RaftBindAddr = raftAddr
+	ccfg.ListenAddr = ctrlAddr
+	ccfg.Voters = voters
+	ccfg.ClusterID = s.ClusterID
+	ccfg.DefaultNumPartitions = s.NumPartitions
+	ccfg.DefaultReplicationFactor = s.DefaultReplicationFactor
+
+	bcfg := broker.DefaultConfig()
+	bcfg.ListenAddr = s.Listener
+	if s.Advertised != "" {
+		host, port, err := splitHostPort(s.Advertised)
+		if err != nil {
+			return node.Config{}, fmt.Errorf("advertised.listeners: %w", err)
+		}
+		bcfg.AdvertisedHost, bcfg.AdvertisedPort = host, port
+	}
+	bcfg.Rack = s.Rack
+	bcfg.AutoCreateTopics = s.AutoCreateTopics
+	bcfg.Durability = storage.DurabilityFsync
+	if s.Durability == "page-cache" {
+		bcfg.Durability = storage.DurabilityPageCache
+	}
+	bcfg.TopicDefaults = s.TopicDefaults
+	bcfg.StaticConfigs = s.Static
+	bcfg.Server = protocol.DefaultServerConfig()
+	bcfg.Server.Name = "PLAINTEXT"
+	bcfg.Server.MaxRequestBytes = s.MaxRequestBytes
+	bcfg.Server.IdleTimeout = s.IdleTimeout
+	return node.Config{
+		NodeID: s.NodeID, Roles: s.Roles, DataDir: s.DataDir,
+		Controller: ccfg, Broker: bcfg, Logger: log,
+	}, nil
+}
+
+func splitHostPort(addr string) (string, int32, error) {
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q is not host:port", addr)
+	}
+	port, err := strconv.ParseUint(addr[i+1:], 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q has no valid port", addr)
+	}
+	return addr[:i], int32(port), nil
+}
+
+// parseVoters parses "1@host:port,2@host:port".
+func parseVoters(s string) ([]controller.Voter, error) {
+	var out []controller.Voter
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		idStr, addr, ok := strings.Cut(part, "@")
+		id, err := strconv.ParseInt(idStr, 10, 32)
+		if !ok || err != nil || addr == "" {
+			return nil, fmt.Errorf("controller.quorum.voters: %q is not id@host:port", part)
+		}
+		out = append(out, controller.Voter{ID: int32(id), Addr: addr})
+	}
+	return out, nil
+}
+
+// runNode starts the node, calls started (if set) once it serves, and runs
+// until ctx ends or a signal arrives.
+func runNode(ctx context.Context, s nodeSettings, logOut io.Writer, started func(*node.Node)) error {
+	log := newLogger(s, logOut)
+	cfg, err := nodeConfig(s, log)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	startCtx, cancelStart := context.WithCancel(ctx)
+	defer cancelStart()
+	go func() {
+		select {
+		case <-sigs:
+			cancelStart()
+		case <-startCtx.Done():
+		}
+	}()
+	n, err := node.Start(startCtx, cfg)
+	if err != nil {
+		return err
+	}
+	if started != nil {
+		started(n)
+	}
+	select {
+	case sig := <-sigs:
+		log.Info().Str("signal", sig.String()).Msg("shutting down; send the signal again to exit at once")
+	case <-ctx.Done():
+	}
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "samsa: second signal, exiting now")
+		os.Exit(1)
+	}()
+	grace, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Shutdown(grace); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info().Msg("stopped")
+	return nil
+}

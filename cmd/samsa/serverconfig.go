@@ -1,0 +1,293 @@
+package main
+
+// Server configuration: the keys a node understands, their defaults, and
+// how a YAML file, SAMSA_ environment variables and flags combine (in that
+// order of precedence, lowest first) through viper. Every key is
+// implemented or rejected: an unknown key in the file, an unknown SAMSA_
+// variable, or a value that does not parse stops the node with a message
+// naming it. docs/configuration.md lists the same keys.
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/samsa-io/samsa/metadata"
+)
+
+// configKey is one server setting.
+type configKey struct {
+	name  string
+	def   any
+	usage string
+}
+
+// serverKeys are the node settings. Topic-default keys (Kafka's log.* and
+// friends) are added from the topic config catalog by topicDefaultKeys.
+var serverKeys = []configKey{
+	{"node.id", 1, "this node's id, unique in the cluster"},
+	{"roles", "controller,broker", "comma-separated roles: controller, broker"},
+	{"data.dir", "./samsa-data", "directory for the metadata log and partition logs"},
+	{"listeners", "127.0.0.1:9092", "Kafka client listener, host:port (PLAINTEXT:// prefix allowed)"},
+	{"advertised.listeners", "", "host:port clients are told to use (default: the listener)"},
+	{"controller.listener", "", "controller listener host:port (default: Kafka port + 1)"},
+	{"raft.listener", "", "Raft transport host:port (default: Kafka port + 2)"},
+	{"controller.quorum.voters", "", "id@host:port of each voter's Raft address (default: this node alone)"},
+	{"cluster.id", "", "expected cluster id (default: generated at bootstrap)"},
+	{"broker.rack", "", "rack of this broker"},
+	{"num.partitions", 1, "partitions of auto-created topics and of CreateTopics with -1"},
+	{"default.replication.factor", 1, "replication factor of auto-created topics and of CreateTopics with -1"},
+	{"auto.create.topics.enable", true, "create unknown topics on first Metadata request"},
+	{"durability", "fsync", "fsync (acks>=1 answered after fsync) or page-cache"},
+	{"socket.request.max.bytes", 104857600, "largest request accepted, in bytes"},
+	{"connections.max.idle.ms", 600000, "idle client connections are closed after this"},
+	{"log.level", "info", "debug, info, warn or error"},
+	{"log.format", "json", "json or console"},
+}
+
+// topicDefaultKeys are the broker-level defaults of implemented topic
+// configs, under Kafka's broker key names (log.retention.ms, …).
+func topicDefaultKeys() map[string]metadata.ConfigDef {
+	out := make(map[string]metadata.ConfigDef)
+	for _, d := range metadata.ImplementedTopicConfigs() {
+		if d.BrokerSynonym != "" {
+			out[d.BrokerSynonym] = d
+		}
+	}
+	return out
+}
+
+// nodeSettings is the parsed configuration.
+type nodeSettings struct {
+	NodeID                   int32
+	Roles                    []string
+	DataDir                  string
+	Listener                 string
+	Advertised               string
+	ControllerListener       string
+	RaftListener             string
+	Voters                   string
+	ClusterID                string
+	Rack                     string
+	NumPartitions            int32
+	DefaultReplicationFactor int16
+	AutoCreateTopics         bool
+	Durability               string
+	MaxRequestBytes          int32
+	IdleTimeout              time.Duration
+	LogLevel                 string
+	LogFormat                string
+	// TopicDefaults maps topic config names to broker-level defaults.
+	TopicDefaults map[string]string
+	// Static lists every setting as given, for DescribeConfigs.
+	Static map[string]string
+}
+
+// newConfigViper returns a viper that treats dotted Kafka-style names as
+// flat keys and reads SAMSA_ variables (dots become underscores).
+func newConfigViper() *viper.Viper {
+	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
+	v.SetEnvPrefix("SAMSA")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	return v
+}
+
+// registerServerFlags adds one flag per key, named like the key.
+func registerServerFlags(fs *pflag.FlagSet) {
+	for _, k := range serverKeys {
+		switch d := k.def.(type) {
+		case int:
+			fs.Int(k.name, d, k.usage)
+		case bool:
+			fs.Bool(k.name, d, k.usage)
+		default:
+			fs.String(k.name, fmt.Sprint(d), k.usage)
+		}
+	}
+	fs.String("config", "", "YAML configuration file")
+}
+
+// loadSettings combines defaults (modeDefaults replace the built-in ones),
+// the file, the environment, the flags that were set, and overrides (a
+// mode's own flags that were set), in that order of precedence.
+func loadSettings(fs *pflag.FlagSet, modeDefaults, overrides map[string]any) (nodeSettings, error) {
+	v := newConfigViper()
+	topicKeys := topicDefaultKeys()
+	known := make(map[string]bool)
+	for _, k := range serverKeys {
+		v.SetDefault(k.name, k.def)
+		known[k.name] = true
+		if err := v.BindEnv(k.name); err != nil {
+			return nodeSettings{}, err
+		}
+	}
+	for name := range topicKeys {
+		known[name] = true
+		if err := v.BindEnv(name); err != nil {
+			return nodeSettings{}, err
+		}
+	}
+	for k, d := range modeDefaults {
+		v.SetDefault(k, d)
+	}
+	if err := rejectUnknownEnv(known); err != nil {
+		return nodeSettings{}, err
+	}
+	if path, _ := fs.GetString("config"); path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return nodeSettings{}, fmt.Errorf("reading %s: %w", path, err)
+		}
+		for _, k := range v.AllKeys() {
+			if !known[k] {
+				return nodeSettings{}, fmt.Errorf("%s: unknown configuration key %q", path, k)
+			}
+		}
+	}
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		if known[f.Name] && err == nil {
+			err = v.BindPFlag(f.Name, f)
+		}
+	})
+	if err != nil {
+		return nodeSettings{}, err
+	}
+	for k, val := range overrides {
+		v.Set(k, val)
+	}
+	return parseSettings(v, topicKeys)
+}
+
+// rejectUnknownEnv refuses SAMSA_ variables that name no key, so that a
+// typo is not silently ignored. SAMSA_BOOTSTRAP belongs to the CLI.
+func rejectUnknownEnv(known map[string]bool) error {
+	envNames := map[string]bool{"SAMSA_BOOTSTRAP": true}
+	for k := range known {
+		envNames["SAMSA_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
+	}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "SAMSA_") && !envNames[name] {
+			return fmt.Errorf("unknown configuration variable %s", name)
+		}
+	}
+	return nil
+}
+
+func parseSettings(v *viper.Viper, topicKeys map[string]metadata.ConfigDef) (nodeSettings, error) {
+	p := settingsParser{v: v}
+	s := nodeSettings{
+		NodeID:                   int32(p.intIn("node.id", 0, 1<<31-1)),
+		Roles:                    rolesOf(v.Get("roles")),
+		DataDir:                  p.nonEmpty("data.dir"),
+		Listener:                 strings.TrimPrefix(p.nonEmpty("listeners"), "PLAINTEXT://"),
+		Advertised:               strings.TrimPrefix(v.GetString("advertised.listeners"), "PLAINTEXT://"),
+		ControllerListener:       v.GetString("controller.listener"),
+		RaftListener:             v.GetString("raft.listener"),
+		Voters:                   v.GetString("controller.quorum.voters"),
+		ClusterID:                v.GetString("cluster.id"),
+		Rack:                     v.GetString("broker.rack"),
+		NumPartitions:            int32(p.intIn("num.partitions", 1, 1<<31-1)),
+		DefaultReplicationFactor: int16(p.intIn("default.replication.factor", 1, 1<<15-1)),
+		AutoCreateTopics:         p.boolean("auto.create.topics.enable"),
+		Durability:               p.oneOf("durability", "fsync", "page-cache"),
+		MaxRequestBytes:          int32(p.intIn("socket.request.max.bytes", 1024, 1<<31-1)),
+		IdleTimeout:              time.Duration(p.intIn("connections.max.idle.ms", 1, 1<<62)) * time.Millisecond,
+		LogLevel:                 p.oneOf("log.level", "debug", "info", "warn", "error"),
+		LogFormat:                p.oneOf("log.format", "json", "console"),
+		TopicDefaults:            make(map[string]string),
+		Static:                   make(map[string]string),
+	}
+	for brokerKey, def := range topicKeys {
+		if !v.IsSet(brokerKey) {
+			continue
+		}
+		val := v.GetString(brokerKey)
+		if err := metadata.ValidateTopicConfig(def.Name, val); err != nil {
+			p.fail(fmt.Errorf("%s: %w", brokerKey, err))
+		}
+		s.TopicDefaults[def.Name] = val
+	}
+	keys := v.AllKeys()
+	sort.Strings(keys)
+	for _, k := range keys {
+		s.Static[k] = v.GetString(k)
+	}
+	return s, p.err
+}
+
+// settingsParser reads typed values, keeping the first error.
+type settingsParser struct {
+	v   *viper.Viper
+	err error
+}
+
+func (p *settingsParser) fail(err error) {
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+func (p *settingsParser) intIn(key string, lo, hi int64) int64 {
+	raw := p.v.GetString(key)
+	n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+	if err != nil || n < lo || n > hi {
+		p.fail(fmt.Errorf("%s: %q is not an integer in [%d, %d]", key, raw, lo, hi))
+	}
+	return n
+}
+
+func (p *settingsParser) boolean(key string) bool {
+	raw := p.v.GetString(key)
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		p.fail(fmt.Errorf("%s: %q is not true or false", key, raw))
+	}
+	return b
+}
+
+func (p *settingsParser) oneOf(key string, allowed ...string) string {
+	raw := p.v.GetString(key)
+	for _, a := range allowed {
+		if raw == a {
+			return raw
+		}
+	}
+	p.fail(fmt.Errorf("%s: %q is not one of %s", key, raw, strings.Join(allowed, ", ")))
+	return raw
+}
+
+func (p *settingsParser) nonEmpty(key string) string {
+	raw := p.v.GetString(key)
+	if raw == "" {
+		p.fail(fmt.Errorf("%s must be set", key))
+	}
+	return raw
+}
+
+// rolesOf accepts a YAML list or a comma-separated string.
+func rolesOf(raw any) []string {
+	if list, ok := raw.([]any); ok {
+		var out []string
+		for _, r := range list {
+			out = append(out, strings.TrimSpace(fmt.Sprint(r)))
+		}
+		return out
+	}
+	return splitRoles(fmt.Sprint(raw))
+}
+
+func splitRoles(s string) []string {
+	var out []string
+	for _, r := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '[' || r == ']' }) {
+		out = append(out, strings.TrimSpace(r))
+	}
+	return out
+}

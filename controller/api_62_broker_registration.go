@@ -1,0 +1,75 @@
+// BrokerRegistration (key 62), versions 0-4.
+//
+// Deliberate deviations from Kafka, until liveness (gossip) lands:
+//   - A broker is registered unfenced: nothing would unfence it yet.
+//   - A registration with a new incarnation id replaces the old one even if
+//     the old one is still alive (Kafka answers DUPLICATE_BROKER_REGISTRATION
+//     while the old session has not expired); without heartbeats the
+//     controller cannot tell a restart from a duplicate.
+//   - Features, LogDirs and PreviousBrokerEpoch are accepted and ignored.
+
+package controller
+
+import (
+	"context"
+	"slices"
+
+	"github.com/samsa-io/samsa/metadata"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// BrokerRegistration registers a broker. The broker epoch is the offset
+// (Raft index) of the registration's log entry. A retry with the same
+// incarnation, listeners and rack is answered with the existing epoch
+// without writing anything.
+func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerRegistrationRequest) (*kmsg.BrokerRegistrationResponse, error) {
+	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+	rec := &metadata.RegisterBrokerRecord{
+		NodeID:        req.BrokerID,
+		IncarnationID: req.IncarnationID,
+		BrokerEpoch:   -1, // resolved to the entry's offset when applied
+		Fenced:        false,
+	}
+	if req.Rack != nil {
+		rec.Rack = *req.Rack
+	}
+	for _, l := range req.Listeners {
+		rec.Listeners = append(rec.Listeners, metadata.Listener{
+			Name: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol,
+		})
+	}
+	img, err := c.commit(ctx, func(img *metadata.Image) ([]metadata.Record, error) {
+		if req.ClusterID != img.ClusterID() {
+			return nil, errorf(kerr.InconsistentClusterID, "broker %d names cluster %q, this is cluster %q",
+				req.BrokerID, req.ClusterID, img.ClusterID())
+		}
+		if req.BrokerID < 0 {
+			return nil, errorf(kerr.InvalidRequest, "broker id %d is negative", req.BrokerID)
+		}
+		if b, ok := img.Broker(req.BrokerID); ok && sameRegistration(b, rec) {
+			return nil, nil
+		}
+		return []metadata.Record{rec}, nil
+	})
+	if err != nil {
+		resp.ErrorCode = errCode(err)
+		resp.BrokerEpoch = -1
+		c.log.Warn().Err(err).Int32("broker", req.BrokerID).Msg("broker registration refused")
+		return resp, nil
+	}
+	b, _ := img.Broker(req.BrokerID)
+	resp.BrokerEpoch = b.Epoch
+	c.log.Info().Int32("broker", req.BrokerID).Int64("broker_epoch", b.Epoch).Msg("broker registered")
+	return resp, nil
+}
+
+func sameRegistration(b metadata.Broker, rec *metadata.RegisterBrokerRecord) bool {
+	return b.IncarnationID == rec.IncarnationID && b.Rack == rec.Rack && !b.Fenced &&
+		slices.Equal(b.Listeners, rec.Listeners)
+}
+
+func errCode(err error) int16 {
+	code, _ := errResult(err)
+	return code
+}

@@ -1,0 +1,178 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/samsa-io/samsa/metadata"
+)
+
+// Voter is one voting member of the controller quorum.
+type Voter struct {
+	ID   int32
+	Addr string // Raft transport address (host:port) the other voters dial
+}
+
+// Config configures a Controller.
+type Config struct {
+	// NodeID is this node's id; it is also its Raft server id.
+	NodeID int32
+	// DataDir holds meta.properties and raft/ (the bolt log and stable
+	// store, and snapshots/).
+	DataDir string
+	// RaftBindAddr is where the Raft transport listens ("127.0.0.1:0" in
+	// tests).
+	RaftBindAddr string
+	// RaftAdvertiseAddr is the address other voters dial; empty means the
+	// bound address (with 127.0.0.1 for an unspecified host when this node
+	// is the only voter).
+	RaftAdvertiseAddr string
+	// Voters is the initial quorum, used only when the node starts on an
+	// empty DataDir. Empty means this node alone.
+	Voters []Voter
+	// ClusterID is the expected cluster id. Empty: a new cluster gets a
+	// random one (16 random bytes, base64url, like Kafka); an existing one
+	// keeps its own. Set: a DataDir of another cluster is refused.
+	ClusterID string
+	// ListenAddr is the controller listener (Kafka protocol); empty
+	// disables it.
+	ListenAddr string
+
+	// SnapshotThreshold is the number of log entries after which Raft takes
+	// a snapshot, checked every SnapshotInterval; TrailingLogs are kept
+	// behind a snapshot for followers that lag.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+	// HeartbeatTimeout and ElectionTimeout are Raft's; the leader lease is
+	// half the heartbeat timeout.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+
+	// DefaultNumPartitions and DefaultReplicationFactor replace -1 in
+	// CreateTopics (Kafka's num.partitions and default.replication.factor).
+	DefaultNumPartitions     int32
+	DefaultReplicationFactor int16
+	// TopicConfigDefaults are cluster-wide defaults of topic configs, keyed
+	// by topic config name (retention.ms, not log.retention.ms); they are
+	// reported with source STATIC_BROKER_CONFIG.
+	TopicConfigDefaults map[string]string
+
+	Logger zerolog.Logger
+}
+
+// DefaultConfig returns a single-voter configuration on the default ports;
+// DataDir must still be set.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:                   1,
+		RaftBindAddr:             "0.0.0.0:9094",
+		ListenAddr:               "0.0.0.0:9093",
+		SnapshotThreshold:        8192,
+		SnapshotInterval:         2 * time.Minute,
+		TrailingLogs:             10240,
+		HeartbeatTimeout:         time.Second,
+		ElectionTimeout:          time.Second,
+		DefaultNumPartitions:     1,
+		DefaultReplicationFactor: 1,
+		Logger:                   zerolog.Nop(),
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.NodeID < 0 {
+		add("node id %d is negative", c.NodeID)
+	}
+	if c.DataDir == "" {
+		add("data dir is not set")
+	}
+	if _, _, err := net.SplitHostPort(c.RaftBindAddr); err != nil {
+		add("raft bind address %q: %v", c.RaftBindAddr, err)
+	}
+	if c.RaftAdvertiseAddr != "" {
+		if _, _, err := net.SplitHostPort(c.RaftAdvertiseAddr); err != nil {
+			add("raft advertise address %q: %v", c.RaftAdvertiseAddr, err)
+		}
+	}
+	if c.ListenAddr != "" {
+		if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+			add("listen address %q: %v", c.ListenAddr, err)
+		}
+	}
+	errs = append(errs, c.validateVoters()...)
+	if c.ClusterID != "" && !validClusterID(c.ClusterID) {
+		add("cluster id %q: want 1 to 64 characters from [A-Za-z0-9_-]", c.ClusterID)
+	}
+	if c.SnapshotInterval < 5*time.Millisecond {
+		add("snapshot interval %v is below 5ms", c.SnapshotInterval)
+	}
+	if c.HeartbeatTimeout < 10*time.Millisecond {
+		add("heartbeat timeout %v is below 10ms", c.HeartbeatTimeout)
+	}
+	if c.ElectionTimeout < c.HeartbeatTimeout {
+		add("election timeout %v is below the heartbeat timeout %v", c.ElectionTimeout, c.HeartbeatTimeout)
+	}
+	if c.DefaultNumPartitions < 1 {
+		add("default number of partitions %d is below 1", c.DefaultNumPartitions)
+	}
+	if c.DefaultReplicationFactor < 1 {
+		add("default replication factor %d is below 1", c.DefaultReplicationFactor)
+	}
+	if err := metadata.ValidateTopicConfigs(c.TopicConfigDefaults); err != nil {
+		add("topic config defaults: %v", err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("controller config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c Config) validateVoters() []error {
+	if len(c.Voters) == 0 {
+		return nil
+	}
+	var errs []error
+	seen := map[int32]bool{}
+	self := false
+	for _, v := range c.Voters {
+		if seen[v.ID] {
+			errs = append(errs, fmt.Errorf("voter %d listed twice", v.ID))
+		}
+		seen[v.ID] = true
+		self = self || v.ID == c.NodeID
+		if _, _, err := net.SplitHostPort(v.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("voter %d address %q: %v", v.ID, v.Addr, err))
+		}
+	}
+	if !self {
+		errs = append(errs, fmt.Errorf("voters do not include this node (%d)", c.NodeID))
+	}
+	if len(c.Voters) > 1 && c.ClusterID == "" {
+		errs = append(errs, errors.New("the cluster id must be configured when there are several voters"))
+	}
+	return errs
+}
+
+// singleVoter reports whether this node is the whole quorum.
+func (c Config) singleVoter() bool {
+	return len(c.Voters) == 0 || (len(c.Voters) == 1 && c.Voters[0].ID == c.NodeID)
+}
+
+func validClusterID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

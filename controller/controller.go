@@ -1,0 +1,478 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/rs/zerolog"
+	"github.com/samsa-io/samsa/metadata"
+	"github.com/samsa-io/samsa/protocol"
+	bolt "go.etcd.io/bbolt"
+)
+
+const (
+	// applyEnqueueTimeout bounds how long raft.Apply waits to enqueue an
+	// entry. An entry not enqueued in time is never committed, so the
+	// failure is safe to report.
+	applyEnqueueTimeout = 10 * time.Second
+	// shutdownGrace bounds how long Close waits for in-flight requests.
+	shutdownGrace = 10 * time.Second
+)
+
+// Controller is one member of the controller quorum. When it is the Raft
+// leader it is the active controller: it decides metadata changes and
+// commits them; on every member it applies the committed log to the
+// metadata image and publishes each image to subscribers.
+//
+// Decisions are serialised: an operation takes the proposal slot, reads the
+// latest image, builds its records, commits them through raft.Apply and
+// waits until they are applied before it releases the slot, so the next
+// operation decides on an image that includes them. Once an entry is
+// proposed the operation waits for Raft's verdict whatever its context
+// says: it never reports a failure for an entry that may still commit.
+type Controller struct {
+	cfg Config
+	log zerolog.Logger
+	fsm *fsm
+	reg *protocol.Registry
+
+	// propose is the proposal slot (a one-token semaphore, so that waiting
+	// for it can be cancelled).
+	propose chan struct{}
+	// active is true while this node is the Raft leader and its image has
+	// caught up with every entry of earlier terms (after a barrier).
+	active atomic.Bool
+	// ready is closed once this node, as leader, has the cluster
+	// bootstrapped; Start waits on it when this node is the only voter.
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+
+	// mu serialises Start's setup with Close.
+	mu struct {
+		sync.Mutex
+		started bool
+		closed  bool
+	}
+
+	// Set by Start, released by Close.
+	clusterID string
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	raft      *raft.Raft
+	ln        net.Listener
+	server    *protocol.Server
+	serveErr  chan error
+}
+
+// New validates cfg and returns a Controller that does nothing until Start.
+func New(cfg Config) (*Controller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With().Str("component", "controller").Int32("node", cfg.NodeID).Logger()
+	c := &Controller{
+		cfg:     cfg,
+		log:     log,
+		fsm:     newFSM(log),
+		propose: make(chan struct{}, 1),
+		ready:   make(chan struct{}),
+		stop:    make(chan struct{}),
+	}
+	c.reg = c.registry()
+	return c, nil
+}
+
+// Start opens the data directory and the Raft log, bootstraps the quorum on
+// first start, starts the controller listener, and, when this node is the
+// only voter, waits until it leads and the cluster is bootstrapped (the
+// Bootstrap record is in the image). On failure, or when ctx ends first,
+// the controller is closed. Close may be called while Start waits; the
+// accessors (ListenAddr, RaftAddr, ClusterID) are valid once Start returns.
+func (c *Controller) Start(ctx context.Context) error {
+	c.mu.Lock()
+	switch {
+	case c.mu.closed:
+		c.mu.Unlock()
+		return ErrClosed
+	case c.mu.started:
+		c.mu.Unlock()
+		return errors.New("controller: already started")
+	}
+	c.mu.started = true
+	err := c.setupLocked()
+	c.mu.Unlock()
+	if err == nil {
+		err = c.awaitReady(ctx)
+	}
+	if err != nil {
+		_ = c.Close()
+		return err
+	}
+	return nil
+}
+
+// setupLocked opens everything Start opens; c.mu is held so that a
+// concurrent Close waits for it and then releases what it opened.
+func (c *Controller) setupLocked() error {
+	raftDir := filepath.Join(c.cfg.DataDir, "raft")
+	_, statErr := os.Stat(filepath.Join(raftDir, "raft.db"))
+	if err := os.MkdirAll(raftDir, 0o755); err != nil {
+		return fmt.Errorf("controller: create %s: %w", raftDir, err)
+	}
+	meta, err := loadOrCreateMeta(c.cfg, errors.Is(statErr, os.ErrNotExist))
+	if err != nil {
+		return err
+	}
+	c.clusterID = meta.ClusterID
+	c.log = c.log.With().Str("cluster", meta.ClusterID).Logger()
+	if err := c.openRaft(raftDir); err != nil {
+		return err
+	}
+	if err := c.startListener(); err != nil {
+		return err
+	}
+	c.wg.Add(1)
+	go c.leadershipLoop()
+	c.log.Info().Str("raft_addr", string(c.transport.LocalAddr())).Str("listen_addr", c.ListenAddr()).Msg("controller started")
+	return nil
+}
+
+// awaitReady waits, when this node is the only voter, until it is the
+// active controller of a bootstrapped cluster, and checks that the log's
+// cluster id is the data directory's.
+func (c *Controller) awaitReady(ctx context.Context) error {
+	if !c.cfg.singleVoter() {
+		return nil
+	}
+	select {
+	case <-c.ready:
+	case <-c.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("controller: waiting for leadership: %w", ctx.Err())
+	}
+	if got := c.fsm.Image().ClusterID(); got != c.clusterID {
+		return fmt.Errorf("%w: the metadata log belongs to cluster %q, %s names cluster %q",
+			ErrClusterIDMismatch, got, metaFile, c.clusterID)
+	}
+	return nil
+}
+
+func (c *Controller) openRaft(raftDir string) error {
+	hl := newHclogAdapter(c.log.With().Str("subsystem", "raft").Logger())
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(raftDir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: time.Second},
+	})
+	if err != nil {
+		return fmt.Errorf("controller: open raft log %s: %w", raftDir, err)
+	}
+	c.store = store
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hl)
+	if err != nil {
+		return fmt.Errorf("controller: open snapshot store: %w", err)
+	}
+	advertise, err := c.advertiseAddr()
+	if err != nil {
+		return err
+	}
+	c.transport, err = raft.NewTCPTransportWithLogger(c.cfg.RaftBindAddr, advertise, 3, 10*time.Second, hl)
+	if err != nil {
+		return fmt.Errorf("controller: raft transport on %s: %w", c.cfg.RaftBindAddr, err)
+	}
+	rc := c.raftConfig(hl)
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		return fmt.Errorf("controller: inspect raft state: %w", err)
+	}
+	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, c.transport)
+	if err != nil {
+		return fmt.Errorf("controller: start raft: %w", err)
+	}
+	if existing {
+		return nil
+	}
+	if err := c.raft.BootstrapCluster(c.bootstrapConfiguration()).Error(); err != nil {
+		return fmt.Errorf("controller: bootstrap raft configuration: %w", err)
+	}
+	c.log.Info().Int("voters", len(c.bootstrapConfiguration().Servers)).Msg("raft quorum bootstrapped")
+	return nil
+}
+
+func (c *Controller) raftConfig(hl *hclogAdapter) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(strconv.Itoa(int(c.cfg.NodeID)))
+	rc.Logger = hl
+	rc.HeartbeatTimeout = c.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = c.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.cfg.HeartbeatTimeout / 2
+	rc.SnapshotThreshold = c.cfg.SnapshotThreshold
+	rc.SnapshotInterval = c.cfg.SnapshotInterval
+	rc.TrailingLogs = c.cfg.TrailingLogs
+	return rc
+}
+
+// advertiseAddr is the configured advertise address, or nil to let the
+// transport advertise what it binds, unless that is an unspecified host:
+// a lone voter then advertises loopback with the bound port.
+func (c *Controller) advertiseAddr() (net.Addr, error) {
+	addr := c.cfg.RaftAdvertiseAddr
+	if addr == "" {
+		host, port, _ := net.SplitHostPort(c.cfg.RaftBindAddr)
+		ip := net.ParseIP(host)
+		if host != "" && (ip == nil || !ip.IsUnspecified()) {
+			return nil, nil
+		}
+		if !c.cfg.singleVoter() {
+			return nil, errors.New("controller: a raft advertise address is required when binding all interfaces with several voters")
+		}
+		if port == "0" {
+			return nil, errors.New("controller: binding port 0 on all interfaces needs a raft advertise address")
+		}
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("controller: raft advertise address %q: %w", addr, err)
+	}
+	return tcp, nil
+}
+
+func (c *Controller) bootstrapConfiguration() raft.Configuration {
+	if len(c.cfg.Voters) == 0 {
+		return raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter,
+			ID:       raft.ServerID(strconv.Itoa(int(c.cfg.NodeID))),
+			Address:  c.transport.LocalAddr(),
+		}}}
+	}
+	var conf raft.Configuration
+	for _, v := range c.cfg.Voters {
+		addr := raft.ServerAddress(v.Addr)
+		if v.ID == c.cfg.NodeID {
+			addr = c.transport.LocalAddr()
+		}
+		conf.Servers = append(conf.Servers, raft.Server{
+			Suffrage: raft.Voter,
+			ID:       raft.ServerID(strconv.Itoa(int(v.ID))),
+			Address:  addr,
+		})
+	}
+	return conf
+}
+
+func (c *Controller) startListener() error {
+	if c.cfg.ListenAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", c.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("controller: listen on %s: %w", c.cfg.ListenAddr, err)
+	}
+	scfg := protocol.DefaultServerConfig()
+	scfg.Name = "controller"
+	scfg.Logger = c.log
+	c.ln = ln
+	c.server = protocol.NewServer(scfg, c.reg)
+	c.serveErr = make(chan error, 1)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.serveErr <- c.server.Serve(ln)
+	}()
+	return nil
+}
+
+// leadershipLoop follows Raft leadership. On becoming leader it waits for a
+// barrier (every entry of earlier terms applied) before it accepts
+// operations, then writes the Bootstrap record if the log has none.
+func (c *Controller) leadershipLoop() {
+	defer c.wg.Done()
+	leaderCh := c.raft.LeaderCh()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case leader := <-leaderCh:
+			c.active.Store(false)
+			if leader {
+				c.becomeActive()
+			} else {
+				c.log.Info().Msg("lost leadership; no longer the active controller")
+			}
+		}
+	}
+}
+
+func (c *Controller) becomeActive() {
+	if err := c.raft.Barrier(0).Error(); err != nil {
+		c.log.Warn().Err(err).Msg("leader barrier failed")
+		return
+	}
+	c.active.Store(true)
+	c.log.Info().Uint64("offset", c.fsm.Image().Offset()).Msg("became the active controller")
+	_, err := c.commit(context.Background(), func(img *metadata.Image) ([]metadata.Record, error) {
+		if img.ClusterID() != "" {
+			return nil, nil
+		}
+		return []metadata.Record{&metadata.BootstrapRecord{
+			ClusterID:       c.clusterID,
+			MetadataVersion: metadata.CurrentMetadataVersion,
+		}}, nil
+	})
+	if err != nil {
+		c.log.Warn().Err(err).Msg("could not write the bootstrap record")
+		return
+	}
+	if got := c.fsm.Image().ClusterID(); got != c.clusterID {
+		c.log.Error().Str("log_cluster", got).Msg("the metadata log belongs to another cluster than meta.properties")
+	}
+	c.readyOnce.Do(func() { close(c.ready) })
+}
+
+// commit runs decide on the latest image and commits the records it
+// returns, holding the proposal slot from the decision until the records
+// are applied. It returns the image that includes them (or the current one
+// when decide returns none). ctx bounds only the wait for the slot.
+func (c *Controller) commit(ctx context.Context, decide func(*metadata.Image) ([]metadata.Record, error)) (*metadata.Image, error) {
+	if !c.IsLeader() {
+		return nil, ErrNotController
+	}
+	select {
+	case c.propose <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.stop:
+		return nil, ErrNotController
+	}
+	defer func() { <-c.propose }()
+	if !c.IsLeader() {
+		return nil, ErrNotController
+	}
+	img := c.fsm.Image()
+	recs, err := decide(img)
+	if err != nil || len(recs) == 0 {
+		return img, err
+	}
+	f := c.raft.Apply(metadata.EncodeBatch(recs), applyEnqueueTimeout)
+	if err := f.Error(); err != nil {
+		return nil, commitError(err)
+	}
+	res, _ := f.Response().(applyResult)
+	if res.err != nil {
+		return nil, fmt.Errorf("controller: committed batch rejected by the image: %w", res.err)
+	}
+	return res.img, nil
+}
+
+// ListenAddr is the controller listener's bound address ("" when disabled
+// or not started).
+func (c *Controller) ListenAddr() string {
+	if c.ln == nil {
+		return ""
+	}
+	return c.ln.Addr().String()
+}
+
+// RaftAddr is the address the Raft transport advertises ("" before Start).
+func (c *Controller) RaftAddr() string {
+	if c.transport == nil {
+		return ""
+	}
+	return string(c.transport.LocalAddr())
+}
+
+// ClusterID is the cluster id from the data directory ("" before Start).
+func (c *Controller) ClusterID() string { return c.clusterID }
+
+// IsLeader reports whether this node is the active controller.
+func (c *Controller) IsLeader() bool {
+	return c.active.Load() && c.raft != nil && c.raft.State() == raft.Leader
+}
+
+// Image returns the latest metadata image.
+func (c *Controller) Image() *metadata.Image { return c.fsm.Image() }
+
+// WaitForOffset returns once the latest image's offset is at least offset,
+// or ctx's error. Offsets are Raft indexes of metadata batches; an index
+// that holds no batch (a Raft no-op or configuration entry) is passed when
+// the next batch is applied.
+func (c *Controller) WaitForOffset(ctx context.Context, offset uint64) error {
+	return c.fsm.waitForOffset(ctx, offset)
+}
+
+// Subscribe registers fn to receive every new image with its delta. fn is
+// first called with the image current at subscription and the delta from
+// the empty image, then with each later image, in apply order. All calls,
+// for all subscribers, come from one publisher goroutine: fn must return
+// promptly (it delays the other subscribers, not Raft) and must not call
+// Subscribe or the returned function. The returned function unsubscribes;
+// a call already in progress may still complete after it returns.
+func (c *Controller) Subscribe(fn func(img *metadata.Image, delta *metadata.Delta)) (unsubscribe func()) {
+	return c.fsm.subscribe(fn)
+}
+
+// Close stops the listener (letting in-flight requests finish), shuts Raft
+// down, and closes the Raft stores. It is idempotent and returns after
+// every goroutine the controller started has exited.
+func (c *Controller) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.mu.closed = true
+		c.closeErr = c.shutdownLocked()
+	})
+	return c.closeErr
+}
+
+func (c *Controller) shutdownLocked() error {
+	var errs []error
+	if c.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if err := c.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop listener: %w", err))
+		}
+		cancel()
+		if err := <-c.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
+			c.log.Debug().Err(err).Msg("listener stopped")
+		}
+	}
+	close(c.stop)
+	c.active.Store(false)
+	if c.raft != nil {
+		if err := c.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("stop raft: %w", err))
+		}
+	}
+	c.wg.Wait()
+	if c.transport != nil {
+		if err := c.transport.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft transport: %w", err))
+		}
+	}
+	if c.store != nil {
+		if err := c.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft log: %w", err))
+		}
+	}
+	c.fsm.pub.close()
+	if len(errs) > 0 {
+		return fmt.Errorf("controller: close: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/samsa-io/samsa/storage"
+)
+
+// ManagerConfig configures the partitions of one broker.
+type ManagerConfig struct {
+	NodeID int32
+	// LogDir holds one directory per partition (storage layout).
+	LogDir string
+	// Durability applies to every partition log.
+	Durability storage.Durability
+	Logger     zerolog.Logger
+}
+
+// Validate reports a configuration that cannot work.
+func (c ManagerConfig) Validate() error {
+	if c.LogDir == "" {
+		return errors.New("replication: log directory is not set")
+	}
+	return nil
+}
+
+// TopicPartition names a partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// PartitionSpec is everything the metadata image says about a partition this
+// broker hosts, with the topic's configuration.
+type PartitionSpec struct {
+	TopicPartition
+	TopicID [16]byte
+	State   LeaderState
+	Config  PartitionConfig
+	// Storage carries the topic's segment settings; Dir, TopicID and
+	// Durability are filled in by the Manager.
+	Storage storage.Config
+}
+
+// Manager owns every partition replica of the broker: it opens a partition's
+// log when metadata assigns it here, applies leader changes, and closes or
+// deletes it when it moves away or its topic is deleted.
+type Manager struct {
+	cfg ManagerConfig
+	mu  struct {
+		sync.RWMutex
+		parts  map[TopicPartition]*Partition
+		closed bool
+	}
+}
+
+// NewManager creates the log directory if needed.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating log directory: %w", err)
+	}
+	m := &Manager{cfg: cfg}
+	m.mu.parts = make(map[TopicPartition]*Partition)
+	return m, nil
+}
+
+// Get returns the partition if this broker hosts it.
+func (m *Manager) Get(tp TopicPartition) (*Partition, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p, ok := m.mu.parts[tp]
+	return p, ok
+}
+
+// Partitions lists the hosted partitions, sorted.
+func (m *Manager) Partitions() []TopicPartition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]TopicPartition, 0, len(m.mu.parts))
+	for tp := range m.mu.parts {
+		out = append(out, tp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+// Apply opens the partition if needed and applies its leader state and
+// configuration. A directory left by an older topic of the same name (a
+// different topic id) is removed first: the image names the live topic.
+func (m *Manager) Apply(spec PartitionSpec) (*Partition, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return nil, ErrClosed
+	}
+	p, ok := m.mu.parts[spec.TopicPartition]
+	if ok && p.TopicID != spec.TopicID {
+		if err := p.close(true); err != nil {
+			return nil, fmt.Errorf("removing replaced partition %s-%d: %w", spec.Topic, spec.Partition, err)
+		}
+		delete(m.mu.parts, spec.TopicPartition)
+		ok = false
+	}
+	if !ok {
+		var err error
+		if p, err = m.openLocked(spec); err != nil {
+			return nil, err
+		}
+		m.mu.parts[spec.TopicPartition] = p
+	}
+	p.setState(spec.State, spec.Config)
+	return p, nil
+}
+
+func (m *Manager) openLocked(spec PartitionSpec) (*Partition, error) {
+	scfg := spec.Storage
+	scfg.Dir = filepath.Join(m.cfg.LogDir, storage.PartitionDirName(spec.Topic, spec.Partition))
+	scfg.TopicID = spec.TopicID
+	scfg.Durability = m.cfg.Durability
+	scfg.Logger = m.cfg.Logger.With().Str("topic", spec.Topic).Int32("partition", spec.Partition).Logger()
+	log, err := storage.Open(scfg)
+	if err != nil && storedTopicIDDiffers(scfg.Dir, spec.TopicID) {
+		// The directory belongs to a deleted topic that had this name; the
+		// deletion did not finish before a crash.
+		m.cfg.Logger.Warn().Str("dir", scfg.Dir).Msg("removing partition directory of a deleted topic")
+		if rmErr := os.RemoveAll(scfg.Dir); rmErr != nil {
+			return nil, fmt.Errorf("removing stale %s: %w", scfg.Dir, rmErr)
+		}
+		log, err = storage.Open(scfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s-%d: %w", spec.Topic, spec.Partition, err)
+	}
+	p, err := newPartition(spec.Topic, spec.Partition, spec.TopicID, m.cfg.NodeID, log, m.cfg.Logger)
+	if err != nil {
+		log.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Remove closes a partition that moved away (delete=false) or deletes its
+// data because its topic was deleted (delete=true).
+func (m *Manager) Remove(tp TopicPartition, deleteData bool) error {
+	m.mu.Lock()
+	p, ok := m.mu.parts[tp]
+	delete(m.mu.parts, tp)
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return p.close(deleteData)
+}
+
+// Close closes every partition: each log is synced and closed.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.mu.closed = true
+	parts := m.mu.parts
+	m.mu.parts = map[TopicPartition]*Partition{}
+	m.mu.Unlock()
+	var errs []error
+	for _, p := range parts {
+		if err := p.close(false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,171 @@
+/*
+Package storage is the partition log: segments, sparse indexes, the leader
+epoch cache, group-committed durability and crash recovery, in Kafka's
+on-disk layout so that Kafka's tools can read the files and fetches can later
+be served with sendfile.
+
+It owns one partition directory per Log and touches nothing else; it imports
+no other project package. Replication decides who may append and when an
+offset is committed (high watermark); storage only stores, reads and makes
+durable.
+
+# Files
+
+A partition is a directory named "<topic>-<partition>" (PartitionDirName,
+ParsePartitionDir) holding:
+
+	00000000000000000000.log        record batches of the segment
+	00000000000000000000.index      sparse offset index
+	00000000000000000000.timeindex  sparse time index
+	00000000000000001234.log        next segment: its base offset is 1234
+	...
+	leader-epoch-checkpoint         leader epoch cache (KIP-101)
+	partition.metadata              topic ID
+
+Segment files are named by the segment's base offset, zero-padded to 20
+decimal digits. Segments never overlap; each starts at or after the end of
+the previous one (equal unless a later compaction leaves gaps). The last
+segment is the active one; all others are sealed and immutable.
+
+# Batch framing
+
+A .log file is a plain concatenation of RecordBatch v2 (Kafka protocol guide,
+"Record Batch"), big-endian, with no extra framing of ours:
+
+	baseOffset           int64   \
+	batchLength          int32    | outside the CRC: rewritten by the broker
+	partitionLeaderEpoch int32   /
+	magic                int8    = 2
+	crc                  uint32  CRC-32C (Castagnoli) of attributes..end
+	attributes           int16   bits 0-2 codec, 3 timestamp type, 4 transactional, 5 control
+	lastOffsetDelta      int32
+	baseTimestamp        int64
+	maxTimestamp         int64
+	producerId           int64
+	producerEpoch        int16
+	baseSequence         int32
+	recordCount          int32
+	records              (possibly compressed)
+
+batchLength counts the bytes after itself, so a batch occupies
+12+batchLength bytes and the next batch starts right after it. The bytes are
+stored exactly as the producer sent them except for the fields the broker
+stamps (StampBatch): baseOffset (the producer cannot know it) and
+partitionLeaderEpoch (the epoch of the leader that accepted the write, which
+is what the epoch cache and follower truncation rely on). Kafka placed both
+before the CRC so a broker can assign them without re-encoding or
+re-checksumming the batch. The one stamped field under the CRC is
+maxTimestamp with the LogAppendTime bit, when a topic uses
+message.timestamp.type=LogAppendTime; then the CRC is recomputed (still no
+re-encoding of records). A batch can therefore be torn by a crash, but never
+silently mis-stamped: any torn or flipped byte from attributes on fails the
+CRC, and a torn offset or length field breaks the framing or the offset
+order that recovery checks.
+
+# Indexes
+
+.index holds 8-byte entries: int32 offset relative to the segment's base
+offset, int32 byte position in the .log. The offset is the last offset of the
+batch that starts at the position (Kafka's meaning). An entry is added for a
+batch when more than IndexIntervalBytes of log were appended since the
+previous entry. Both columns strictly increase. A lookup takes the last entry
+whose offset is <= the target and walks batch headers from its position.
+
+.timeindex holds 12-byte entries: int64 timestamp, int32 relative offset. Each
+entry says "the largest batch maxTimestamp so far is ts, first reached by the
+batch whose last offset is base+offset". An entry is added at the same points
+as offset entries, only when the maximum grew, plus a final one when the
+segment is sealed. Timestamps strictly increase.
+
+Index files are not preallocated: entries are appended with pwrite(2), so a
+file always holds exactly its entries. Indexes are derived data: the active
+segment's indexes are rebuilt by every Open, and a sealed segment's indexes
+are rebuilt when missing or inconsistent.
+
+# Checkpoints
+
+leader-epoch-checkpoint is Kafka's checkpoint text format:
+
+	0               version
+	2               number of entries
+	0 0             epoch startOffset
+	3 1500
+
+partition.metadata is Kafka's:
+
+	version: 0
+	topic_id: <16-byte ID in base64url without padding>
+
+Both are replaced atomically: written to <name>.tmp, fsynced, renamed over
+the old file, and the directory fsynced. Open deletes a leftover .tmp. The
+epoch checkpoint is written (durably) before the first batch of a new epoch,
+so it never lacks an epoch present in the log; entries past the log end are
+dropped when the log turns out shorter (recovery, TruncateTo).
+
+# Durability
+
+Append never waits for the disk. Sync(ctx, upTo) blocks until every offset
+below upTo is on stable storage. With DurabilityFsync, each Log runs one
+syncer goroutine that fdatasyncs the active segment on behalf of all waiting
+Sync calls at once (group commit); DurableOffset then covers everything
+appended before that fdatasync began. A roll fsyncs the old segment's log and
+indexes and then the directory, before the new segment is published, in both
+durability modes. So at any instant every sealed segment is durable, and
+after a crash only the active segment can be incomplete. With
+DurabilityPageCache, Sync returns at once and DurableOffset equals
+LogEndOffset; data reaches the disk at roll, at Close, or by kernel
+writeback (flush.messages / flush.ms are later work). Close fsyncs the active
+segment in both modes.
+
+A failed write is cut back off the file; if that fails too, or any fsync
+fails (after which the page cache cannot be trusted), the Log refuses all
+further writes and syncs with ErrIO until it is reopened.
+
+# Recovery
+
+Open recovers the directory (details in recover.go):
+
+  - the last segment is scanned fully (framing, magic, CRC-32C, increasing
+    offsets); a bad region that reaches the end of the file is a torn tail
+    and is truncated with a warning naming file, byte and offset; a bad
+    batch followed anywhere by a valid batch is not a torn tail, and Open
+    fails with an error wrapping ErrCorrupt naming file and byte;
+  - sealed segments are trusted through a sanity check of their indexes and
+    of the batch headers after the last index entry; a sealed segment whose
+    indexes are missing or inconsistent is scanned fully and its indexes
+    rebuilt, and any bad batch in it is ErrCorrupt (a sealed segment was
+    fsynced, so damage there is not a crash artefact);
+  - overlapping segments and unreadable checkpoints are ErrCorrupt;
+  - the last segment is fdatasynced, so DurableOffset starts at
+    LogEndOffset.
+
+Never is acknowledged data dropped silently: what Sync reported durable
+survives a crash, and anything else recovery cannot explain stops the
+broker for an operator to look at.
+
+# Concurrency
+
+A Log is safe for concurrent use. Writers (Append, AppendAsFollower,
+TruncateTo, AssignLeaderEpoch, Close) are serialised by an internal append
+lock; replication normally serialises appends per partition anyway. Readers
+(Read, OffsetForTimestamp, MaxTimestamp, ScanBatchHeaders, and the
+accessors) run beside appends: an append writes its bytes first and then
+publishes the new size and log end offset atomically, so readers see only
+whole batches and never wait for an append or an fsync. Read returns file
+regions that stay valid until the log is truncated or closed; see
+ReadResult.
+
+Lock order: Log.appendMu, then Log.syncMu (held around each fsync of the
+syncer and by whoever closes or shrinks files), then Log.mu (the segment
+list; readers hold it shared), then segment.mu (in-memory indexes). The
+epoch cache's lock and the syncer's waiter lock are leaves. An append takes
+only appendMu (and Log.mu briefly to publish a new segment), so it never
+waits for an fsync.
+
+# Errors
+
+Errors wrap the sentinels in errors.go (ErrCorruptBatch, ErrOffsetOutOfRange,
+ErrCorrupt, ...), and each sentinel wraps the kerr error the protocol layer
+answers with.
+*/
+package storage

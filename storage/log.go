@@ -1,0 +1,431 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// AppendInfo describes a successful append.
+type AppendInfo struct {
+	BaseOffset int64 // offset of the first record
+	LastOffset int64 // offset of the last record
+	// LogAppendTime is the time stamped into the batches, -1 unless stamped.
+	LogAppendTime int64
+	// MaxTimestamp is the largest batch MaxTimestamp appended, -1 if none.
+	MaxTimestamp int64
+	// OffsetOfMaxTimestamp is the base offset of the first batch carrying
+	// MaxTimestamp, -1 if none (batch granularity, like MaxTimestamp()).
+	OffsetOfMaxTimestamp int64
+}
+
+// Log is one partition's log: a directory of segments.
+//
+// Invariants, enforced here and relied on by recovery:
+//   - offsets are assigned under appendMu, from the log end offset, in order;
+//   - every byte below a segment's published size is a complete batch, and
+//     LogEndOffset is published only after its bytes are in the file;
+//   - every segment but the last is sealed: fsynced (log and indexes) before
+//     the next segment's file is created, in both durability modes, so only
+//     the last segment can have a torn tail after a crash;
+//   - DurableOffset only ratchets up (except by TruncateTo), and counts an
+//     offset only once an fsync that started after its bytes were written
+//     has returned;
+//   - the epoch checkpoint is written before the data of a new epoch, so it
+//     never misses an epoch present in the log.
+//
+// Lock order: appendMu -> syncMu -> mu -> segment.mu; epochCache.mu and
+// syncer.mu are leaves. The syncer goroutine takes syncMu then mu (read);
+// appends take only appendMu (and mu briefly to publish a new segment), so an
+// append never waits for an fsync.
+type Log struct {
+	cfg     Config
+	logger  zerolog.Logger
+	topicID [16]byte
+
+	// appendMu serialises writers: Append, AppendAsFollower, TruncateTo,
+	// AssignLeaderEpoch, Close.
+	appendMu sync.Mutex
+	// syncMu is held around every fsync of the syncer, and by whoever closes,
+	// removes or shrinks segment files, so an fsync never hits a closed file.
+	syncMu sync.Mutex
+
+	mu     sync.RWMutex
+	segs   []*segment // by base offset; the last is active. Writes need appendMu and mu.
+	gen    uint64     // bumped by every truncation; ReadResult.Bytes checks it
+	closed atomic.Bool
+
+	leo      atomic.Int64
+	start    atomic.Int64
+	durable  atomic.Int64
+	failErr  atomic.Pointer[error]
+	epochs   epochCache
+	syncer   *syncer // nil with DurabilityPageCache
+	fsyncs   atomic.Int64
+	testHook atomic.Pointer[func()] // called by the syncer before each fdatasync
+}
+
+// Open opens the partition log in cfg.Dir, creating it if missing, and
+// recovers it: see recover.go for the rules.
+func Open(cfg Config) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &Log{cfg: cfg, logger: partitionLogger(cfg)}
+	l.epochs.dir = cfg.Dir
+	began := time.Now()
+	if err := l.load(); err != nil {
+		for _, s := range l.segs {
+			_ = s.close()
+		}
+		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
+	}
+	if cfg.Durability == DurabilityFsync {
+		l.syncer = newSyncer()
+		go l.runSyncer()
+	}
+	l.logger.Info().Int64("log_start_offset", l.LogStartOffset()).Int64("log_end_offset", l.LogEndOffset()).
+		Int("segments", len(l.segs)).Int32("epoch", l.LatestEpoch()).Dur("took", time.Since(began)).Msg("opened log")
+	return l, nil
+}
+
+func partitionLogger(cfg Config) zerolog.Logger {
+	c := cfg.Logger.With().Str("dir", cfg.Dir)
+	if topic, p, ok := ParsePartitionDir(filepath.Base(cfg.Dir)); ok {
+		c = c.Str("topic", topic).Int32("partition", p)
+	}
+	return c.Logger()
+}
+
+// LogEndOffset is the offset the next appended record gets.
+func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
+
+// LogStartOffset is the first offset in the log.
+func (l *Log) LogStartOffset() int64 { return l.start.Load() }
+
+// DurableOffset: every offset below it is on stable storage. With
+// DurabilityPageCache it equals LogEndOffset (Sync never waits).
+func (l *Log) DurableOffset() int64 {
+	if l.cfg.Durability == DurabilityPageCache {
+		return l.leo.Load()
+	}
+	return l.durable.Load()
+}
+
+// TopicID is the topic ID from Config or, if that was zero, from partition.metadata.
+func (l *Log) TopicID() [16]byte { return l.topicID }
+
+// LatestEpoch is the newest leader epoch in the epoch cache, -1 if none.
+func (l *Log) LatestEpoch() int32 { return l.epochs.latest() }
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch (KIP-101, KIP-279): the
+// largest cached epoch <= epoch and the start offset of the next larger
+// epoch, or the log end offset if epoch is the latest. An epoch below the
+// first cached epoch gets (epoch, start offset of the first cached epoch), as
+// in Kafka; an epoch above the latest, or an empty cache, gets (-1, -1).
+func (l *Log) EndOffsetForEpoch(epoch int32) (foundEpoch int32, endOffset int64) {
+	return l.epochs.endOffsetFor(epoch, l.leo.Load())
+}
+
+// AssignLeaderEpoch records that epoch starts at the current log end offset,
+// as Kafka does when a replica becomes leader, so that EndOffsetForEpoch
+// answers for the new epoch before its first append. Older or equal epochs
+// are ignored.
+func (l *Log) AssignLeaderEpoch(epoch int32) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	return l.assignEpochsLocked(epochEntry{epoch: epoch, start: l.leo.Load()})
+}
+
+// assignEpochsLocked adds the epoch starts that are newer than the latest
+// cached epoch and persists the checkpoint, before any data of those epochs
+// is written. The common case (no new epoch) costs one read lock.
+func (l *Log) assignEpochsLocked(es ...epochEntry) error {
+	latest := l.epochs.latest()
+	for _, e := range es {
+		if e.epoch > latest {
+			return l.epochs.update(withAssigned(l.epochs.snapshot(), es...))
+		}
+	}
+	return nil
+}
+
+// Append writes one or more batches validated by ValidateBatches. Offsets
+// are assigned from the log end offset; every batch is stamped in place with
+// its base offset and leaderEpoch, and with logAppendTime (if >= 0) as
+// LogAppendTime (see StampBatch). Append re-checks the framing but trusts the
+// CRCs. It does not wait for durability (see Sync). leaderEpoch must be >= 0
+// and not older than LatestEpoch (else ErrFencedEpoch). Safe for concurrent
+// callers.
+func (l *Log) Append(batches []byte, leaderEpoch int32, logAppendTime int64) (AppendInfo, error) {
+	hs, err := walkBatches(batches, false)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	if leaderEpoch < 0 {
+		return AppendInfo{}, fmt.Errorf("%w: negative leader epoch %d", ErrFencedEpoch, leaderEpoch)
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return AppendInfo{}, err
+	}
+	if latest := l.epochs.latest(); leaderEpoch < latest {
+		return AppendInfo{}, fmt.Errorf("%w: append in epoch %d, log is at epoch %d", ErrFencedEpoch, leaderEpoch, latest)
+	}
+	base := l.leo.Load()
+	stampAll(batches, hs, base, leaderEpoch, logAppendTime)
+	if err := l.assignEpochsLocked(epochEntry{epoch: leaderEpoch, start: base}); err != nil {
+		return AppendInfo{}, err
+	}
+	if err := l.appendLocked(batches, hs); err != nil {
+		return AppendInfo{}, err
+	}
+	return appendInfo(hs, logAppendTime), nil
+}
+
+// stampAll stamps every batch of b and updates hs to match.
+func stampAll(b []byte, hs []BatchHeader, base int64, epoch int32, logAppendTime int64) {
+	var pos int64
+	for i := range hs {
+		StampBatch(b[pos:pos+hs[i].Size()], base, epoch, logAppendTime)
+		hs[i].BaseOffset, hs[i].PartitionLeaderEpoch = base, epoch
+		if logAppendTime >= 0 {
+			hs[i].Attributes |= attrTimestampType
+			hs[i].MaxTimestamp = logAppendTime
+		}
+		base = hs[i].NextOffset()
+		pos += hs[i].Size()
+	}
+}
+
+// AppendAsFollower appends batches copied from the leader, offsets and
+// epochs included. The batches' CRCs are verified, their offsets must
+// increase, and the first base offset must equal the log end offset (else
+// ErrOffsetOutOfRange). The epoch cache learns every newer epoch it sees.
+func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
+	hs, err := walkBatches(batches, true)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	epochs := make([]epochEntry, 0, 1)
+	for i, h := range hs {
+		if i > 0 && h.BaseOffset <= hs[i-1].LastOffset() {
+			return AppendInfo{}, fmt.Errorf("%w: batch %d base offset %d not above %d", ErrCorruptBatch, i, h.BaseOffset, hs[i-1].LastOffset())
+		}
+		if n := len(epochs); n == 0 || h.PartitionLeaderEpoch > epochs[n-1].epoch {
+			epochs = append(epochs, epochEntry{epoch: h.PartitionLeaderEpoch, start: h.BaseOffset})
+		}
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return AppendInfo{}, err
+	}
+	if leo := l.leo.Load(); hs[0].BaseOffset != leo {
+		return AppendInfo{}, fmt.Errorf("%w: follower append at offset %d, log end offset is %d", ErrOffsetOutOfRange, hs[0].BaseOffset, leo)
+	}
+	if err := l.assignEpochsLocked(epochs...); err != nil {
+		return AppendInfo{}, err
+	}
+	if err := l.appendLocked(batches, hs); err != nil {
+		return AppendInfo{}, err
+	}
+	return appendInfo(hs, -1), nil
+}
+
+func appendInfo(hs []BatchHeader, logAppendTime int64) AppendInfo {
+	info := AppendInfo{
+		BaseOffset: hs[0].BaseOffset, LastOffset: hs[len(hs)-1].LastOffset(),
+		LogAppendTime: -1, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1,
+	}
+	if logAppendTime >= 0 {
+		info.LogAppendTime = logAppendTime
+	}
+	for _, h := range hs {
+		if h.MaxTimestamp > info.MaxTimestamp {
+			info.MaxTimestamp, info.OffsetOfMaxTimestamp = h.MaxTimestamp, h.BaseOffset
+		}
+	}
+	return info
+}
+
+// writableLocked reports why the log cannot take writes, if it cannot.
+func (l *Log) writableLocked() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	return l.failure()
+}
+
+// fail makes err sticky: the log refuses writes and syncs until reopened.
+func (l *Log) fail(err error) error {
+	if l.failErr.CompareAndSwap(nil, &err) {
+		l.logger.Error().Err(err).Msg("log failed; writes and syncs are refused until it is reopened")
+	}
+	return err
+}
+
+func (l *Log) failure() error {
+	if p := l.failErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *Log) advanceDurable(v int64) {
+	for {
+		cur := l.durable.Load()
+		if v <= cur || l.durable.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// appendLocked writes the stamped batches to the active segment, rolling
+// first if needed, then publishes them. The caller holds appendMu.
+func (l *Log) appendLocked(data []byte, hs []BatchHeader) error {
+	first, last := hs[0], hs[len(hs)-1]
+	if last.LastOffset()-first.BaseOffset > math.MaxInt32 {
+		return fmt.Errorf("%w: one append spans %d offsets", ErrCorruptBatch, last.LastOffset()-first.BaseOffset)
+	}
+	seg := l.segs[len(l.segs)-1]
+	if l.shouldRollLocked(seg, int64(len(data)), hs) {
+		var err error
+		if seg, err = l.rollLocked(first.BaseOffset); err != nil {
+			return err
+		}
+	}
+	pos := seg.size.Load()
+	if _, err := seg.log.WriteAt(data, pos); err != nil {
+		return l.undoWriteLocked(seg, pos, err)
+	}
+	seg.size.Store(pos + int64(len(data)))
+	seg.next.Store(last.NextOffset())
+	l.leo.Store(last.NextOffset())
+	if err := seg.trackAppend(hs, pos, int64(l.cfg.IndexIntervalBytes)); err != nil {
+		l.logger.Warn().Err(err).Msg("index write failed; the index is rewritten from memory when the segment rolls")
+	}
+	return nil
+}
+
+// undoWriteLocked cuts a failed, possibly partial write off the file. If even
+// that fails the log is failed: the garbage would otherwise sit below the
+// next append.
+func (l *Log) undoWriteLocked(seg *segment, pos int64, werr error) error {
+	err := fmt.Errorf("%w: write %s at byte %d: %v", ErrIO, seg.name(), pos, werr)
+	if terr := seg.log.Truncate(pos); terr != nil {
+		return l.fail(fmt.Errorf("%w (and truncating it back failed: %v)", err, terr))
+	}
+	return err
+}
+
+// shouldRollLocked applies Kafka's roll rules to an append of n bytes.
+func (l *Log) shouldRollLocked(seg *segment, n int64, hs []BatchHeader) bool {
+	if !seg.fitsOffset(hs[len(hs)-1].LastOffset()) {
+		return true
+	}
+	size := seg.size.Load()
+	if size == 0 {
+		return false
+	}
+	if size+n > l.cfg.SegmentBytes {
+		return true
+	}
+	if len(seg.offIdx) >= l.cfg.SegmentIndexBytes/offsetIndexEntrySize ||
+		len(seg.timeIdx) >= l.cfg.SegmentIndexBytes/timeIndexEntrySize {
+		return true
+	}
+	if l.cfg.SegmentMs <= 0 {
+		return false
+	}
+	if seg.rollTs >= 0 {
+		maxTs := int64(-1)
+		for _, h := range hs {
+			maxTs = max(maxTs, h.MaxTimestamp)
+		}
+		return maxTs-seg.rollTs > l.cfg.SegmentMs
+	}
+	return time.Now().UnixMilli()-seg.createdMs > l.cfg.SegmentMs
+}
+
+// rollLocked seals the active segment and starts a new one at base. The
+// sealing fsync happens before the new file exists, so after a crash every
+// segment but the last is complete.
+func (l *Log) rollLocked(base int64) (*segment, error) {
+	old := l.segs[len(l.segs)-1]
+	if err := old.seal(); err != nil {
+		return nil, l.fail(err)
+	}
+	seg, err := openSegment(l.cfg.Dir, base, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := syncDir(l.cfg.Dir); err != nil {
+		_ = seg.remove()
+		return nil, err
+	}
+	l.mu.Lock()
+	l.segs = append(l.segs, seg)
+	l.mu.Unlock()
+	l.advanceDurable(old.next.Load())
+	l.logger.Debug().Int64("base_offset", base).Int64("sealed_bytes", old.size.Load()).Msg("rolled segment")
+	return seg, nil
+}
+
+// Close stops the syncer, fsyncs the active segment, answers pending Sync
+// calls, and closes the files. It is idempotent.
+func (l *Log) Close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed.Load() {
+		return nil
+	}
+	if l.syncer != nil {
+		l.syncer.stopAndWait()
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	l.closed.Store(true)
+	l.mu.Unlock()
+	var errs []error
+	if l.failure() == nil {
+		if err := fdatasync(l.segs[len(l.segs)-1].log); err != nil {
+			errs = append(errs, fmt.Errorf("%w: fdatasync at close: %v", ErrIO, err))
+		} else {
+			l.advanceDurable(l.leo.Load())
+		}
+	}
+	if l.syncer != nil {
+		l.syncer.finish(l.durable.Load())
+	}
+	for _, s := range l.segs {
+		if err := s.close(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: close %s: %v", ErrIO, s.name(), err))
+		}
+	}
+	l.logger.Info().Int64("log_end_offset", l.leo.Load()).Msg("closed log")
+	return errors.Join(errs...)
+}
+
+// Delete closes the log and removes its directory (topic deletion).
+func (l *Log) Delete() error {
+	if err := l.Close(); err != nil {
+		l.logger.Warn().Err(err).Msg("close before delete failed; deleting anyway")
+	}
+	if err := os.RemoveAll(l.cfg.Dir); err != nil {
+		return fmt.Errorf("%w: remove %s: %v", ErrIO, l.cfg.Dir, err)
+	}
+	return syncDir(filepath.Dir(l.cfg.Dir))
+}

@@ -1,0 +1,255 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// FileRegion is a byte range of a segment file holding whole batches.
+type FileRegion struct {
+	File *os.File
+	Pos  int64
+	Len  int64
+}
+
+// ReadResult is the answer to Read: whole batches, as file regions so that a
+// later change can send them with sendfile.
+//
+// Lifetime: the regions stay valid until the log is truncated (TruncateTo)
+// or closed; segment deletion by retention will follow the same rule. Bytes
+// copies them under the log's read lock and fails with ErrTruncated or
+// ErrClosed if either happened since Read, so it never returns other bytes
+// than the ones Read found. A future zero-copy path must give the same
+// guarantee (reference-counted segments).
+type ReadResult struct {
+	Regions []FileRegion
+	Size    int64 // total bytes in Regions
+
+	log *Log
+	gen uint64
+}
+
+// add appends n bytes at pos of f, merging with the previous region when
+// contiguous.
+func (r *ReadResult) add(f *os.File, pos, n int64) {
+	if k := len(r.Regions); k > 0 && r.Regions[k-1].File == f && r.Regions[k-1].Pos+r.Regions[k-1].Len == pos {
+		r.Regions[k-1].Len += n
+	} else {
+		r.Regions = append(r.Regions, FileRegion{File: f, Pos: pos, Len: n})
+	}
+	r.Size += n
+}
+
+// Bytes copies the regions out.
+func (r ReadResult) Bytes() ([]byte, error) {
+	if r.Size == 0 {
+		return nil, nil
+	}
+	if l := r.log; l != nil {
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		if l.closed.Load() {
+			return nil, ErrClosed
+		}
+		if l.gen != r.gen {
+			return nil, ErrTruncated
+		}
+	}
+	out := make([]byte, r.Size)
+	n := int64(0)
+	for _, rg := range r.Regions {
+		if _, err := rg.File.ReadAt(out[n:n+rg.Len], rg.Pos); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("%w: read %s at byte %d: %v", ErrIO, rg.File.Name(), rg.Pos, err)
+		}
+		n += rg.Len
+	}
+	return out, nil
+}
+
+// segmentIndexLocked is the index in l.segs of the segment that holds
+// offset (the last segment whose base is <= offset; 0 if none).
+func (l *Log) segmentIndexLocked(offset int64) int {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset })
+	return max(i-1, 0)
+}
+
+// Read returns whole batches starting with the one that contains offset, up
+// to maxBytes in total but always at least one batch if one exists below
+// maxOffset (KIP-74), and never a batch whose base offset is >= maxOffset
+// (the high watermark) or >= the log end offset. offset == LogEndOffset or
+// >= maxOffset gives an empty result; offset below LogStartOffset or above
+// LogEndOffset is ErrOffsetOutOfRange.
+func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64) (ReadResult, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed.Load() {
+		return ReadResult{}, ErrClosed
+	}
+	leo, start := l.leo.Load(), l.start.Load()
+	if offset < start || offset > leo {
+		return ReadResult{}, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, start, leo)
+	}
+	res := ReadResult{log: l, gen: l.gen}
+	limit := min(maxOffset, leo)
+	for i := l.segmentIndexLocked(offset); i < len(l.segs) && offset < limit; i++ {
+		done, err := readSegment(l.segs[i], &res, offset, int64(maxBytes), limit)
+		if err != nil || done {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// readSegment adds the batches of seg that qualify to res; done is true when
+// the read is complete (limit or maxBytes reached).
+func readSegment(seg *segment, res *ReadResult, offset, maxBytes, limit int64) (done bool, err error) {
+	sc := newHeaderScanner(seg.log, seg.size.Load())
+	pos, h, found, err := seg.locate(sc, offset)
+	if err != nil || !found {
+		return false, err
+	}
+	for {
+		if h.BaseOffset >= limit {
+			return true, nil
+		}
+		if res.Size > 0 && res.Size+h.Size() > maxBytes {
+			return true, nil
+		}
+		res.add(seg.log, pos, h.Size())
+		if pos += h.Size(); pos >= sc.end {
+			return false, nil
+		}
+		if h, err = sc.header(pos); err != nil {
+			return true, err
+		}
+	}
+}
+
+// OffsetForTimestamp returns the base offset and max timestamp of the first
+// batch whose MaxTimestamp >= ts (ListOffsets by timestamp, at batch
+// granularity), found through the time and offset indexes. found is false if
+// no batch qualifies.
+func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found bool, err error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed.Load() {
+		return -1, -1, false, ErrClosed
+	}
+	leo := l.leo.Load()
+	for _, seg := range l.segs {
+		seg.mu.RLock()
+		segMax := seg.maxTs
+		rel, ok := timeIndexLookup(seg.timeIdx, ts)
+		seg.mu.RUnlock()
+		if segMax < ts {
+			continue
+		}
+		from := seg.base
+		if ok {
+			from = seg.base + rel
+		}
+		sc := newHeaderScanner(seg.log, seg.size.Load())
+		pos, h, found, err := seg.locate(sc, from)
+		for found && err == nil && h.BaseOffset < leo {
+			if h.MaxTimestamp >= ts {
+				return h.BaseOffset, h.MaxTimestamp, true, nil
+			}
+			if pos += h.Size(); pos >= sc.end {
+				break
+			}
+			h, err = sc.header(pos)
+		}
+		if err != nil {
+			return -1, -1, false, err
+		}
+	}
+	return -1, -1, false, nil
+}
+
+// MaxTimestamp returns the largest batch MaxTimestamp in the log and the base
+// offset of the first batch carrying it (ListOffsets MAX_TIMESTAMP, KIP-734,
+// at batch granularity), or -1, -1 if no batch has a timestamp.
+func (l *Log) MaxTimestamp() (ts int64, offset int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed.Load() {
+		return -1, -1
+	}
+	var best *segment
+	ts, last := int64(-1), int64(-1)
+	for _, seg := range l.segs {
+		seg.mu.RLock()
+		if seg.maxTs > ts {
+			best, ts, last = seg, seg.maxTs, seg.maxTsOffset
+		}
+		seg.mu.RUnlock()
+	}
+	if best == nil || last < 0 {
+		return -1, -1
+	}
+	sc := newHeaderScanner(best.log, best.size.Load())
+	if _, h, found, err := best.locate(sc, last); err == nil && found {
+		return ts, h.BaseOffset
+	}
+	return ts, last
+}
+
+// ScanBatchHeaders calls fn for every batch header from the batch containing
+// from up to the log end (from below LogStartOffset starts at the first
+// batch). fn runs without locks held, on headers gathered in chunks; an
+// error from fn stops the scan and is returned.
+func (l *Log) ScanBatchHeaders(from int64, fn func(BatchHeader) error) error {
+	for {
+		hs, next, err := l.headerChunk(from, 1024)
+		if err != nil {
+			return err
+		}
+		for _, h := range hs {
+			if err := fn(h); err != nil {
+				return err
+			}
+		}
+		if len(hs) == 0 {
+			return nil
+		}
+		from = next
+	}
+}
+
+// headerChunk gathers up to n headers from the batch containing from.
+func (l *Log) headerChunk(from int64, n int) ([]BatchHeader, int64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed.Load() {
+		return nil, 0, ErrClosed
+	}
+	leo := l.leo.Load()
+	if from > leo {
+		return nil, 0, fmt.Errorf("%w: scan from %d, log end offset is %d", ErrOffsetOutOfRange, from, leo)
+	}
+	from = max(from, l.start.Load())
+	var hs []BatchHeader
+	for i := l.segmentIndexLocked(from); i < len(l.segs) && from < leo && len(hs) < n; i++ {
+		seg := l.segs[i]
+		sc := newHeaderScanner(seg.log, seg.size.Load())
+		pos, h, found, err := seg.locate(sc, from)
+		for found && err == nil && h.BaseOffset < leo && len(hs) < n {
+			hs = append(hs, h)
+			from = h.NextOffset()
+			if pos += h.Size(); pos >= sc.end {
+				break
+			}
+			h, err = sc.header(pos)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	return hs, from, nil
+}

@@ -1,0 +1,310 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// segment is one <base>.log with its .index and .timeindex.
+//
+// Published state (size, next) is written by the appender after the bytes
+// are in the file and read by readers without locks: every byte below size
+// is a complete batch. Index entries and the max-timestamp pair are guarded
+// by mu; an index entry may briefly point at or past a reader's size
+// snapshot, so lookups ignore such entries.
+type segment struct {
+	base     int64
+	log      *os.File
+	idxFile  *os.File
+	timeFile *os.File
+
+	size atomic.Int64 // bytes of complete batches
+	next atomic.Int64 // offset after the last batch (base if empty)
+
+	// Appender-only state: touched under Log.appendMu (or during Open).
+	bytesSinceIndex int64
+	rollTs          int64 // MaxTimestamp of the first batch, -1 if none
+	createdMs       int64
+	idxDirty        bool // an index file write failed; rewrite before sealing
+
+	mu          sync.RWMutex
+	offIdx      []offsetEntry
+	timeIdx     []timeEntry
+	maxTs       int64 // largest batch MaxTimestamp, -1 if none
+	maxTsOffset int64 // last offset of the first batch reaching maxTs, -1 if none
+}
+
+func segmentPaths(dir string, base int64) (log, idx, tidx string) {
+	return filepath.Join(dir, segmentFileName(base, logSuffix)),
+		filepath.Join(dir, segmentFileName(base, indexSuffix)),
+		filepath.Join(dir, segmentFileName(base, timeIndexSuffix))
+}
+
+// openSegment opens (create=false) or creates (create=true, the .log must
+// not exist yet) the three files of the segment at base. Sizes and indexes
+// are loaded by the caller.
+func openSegment(dir string, base int64, create bool) (*segment, error) {
+	logPath, idxPath, timePath := segmentPaths(dir, base)
+	flag, idxFlag := os.O_RDWR, os.O_RDWR|os.O_CREATE
+	if create {
+		flag |= os.O_CREATE | os.O_EXCL
+		idxFlag |= os.O_TRUNC // a stale index of a removed segment must not leak in
+	}
+	s := &segment{base: base, rollTs: -1, maxTs: -1, maxTsOffset: -1, createdMs: time.Now().UnixMilli()}
+	var err error
+	if s.log, err = os.OpenFile(logPath, flag, 0o644); err != nil {
+		return nil, fmt.Errorf("%w: open %s: %v", ErrIO, logPath, err)
+	}
+	if s.idxFile, err = os.OpenFile(idxPath, idxFlag, 0o644); err == nil {
+		s.timeFile, err = os.OpenFile(timePath, idxFlag, 0o644)
+	}
+	if err != nil {
+		_ = s.close()
+		return nil, fmt.Errorf("%w: open index of %s: %v", ErrIO, logPath, err)
+	}
+	if create {
+		s.next.Store(base)
+	}
+	return s, nil
+}
+
+func (s *segment) name() string { return s.log.Name() }
+
+// close closes the files; it is safe on a partly opened segment.
+func (s *segment) close() error {
+	var errs []error
+	for _, f := range []*os.File{s.log, s.idxFile, s.timeFile} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// remove closes and deletes the segment's files, the .log first so that a
+// crash never leaves a log without the segment while it still has an index
+// (Open deletes orphaned index files).
+func (s *segment) remove() error {
+	_ = s.close()
+	var errs []error
+	for _, f := range []*os.File{s.log, s.idxFile, s.timeFile} {
+		if err := os.Remove(f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: remove segment %s: %v", ErrIO, s.name(), err)
+	}
+	return nil
+}
+
+// rel converts an absolute offset into the segment's relative offset.
+func (s *segment) rel(offset int64) int32 { return int32(offset - s.base) }
+
+// fitsOffset reports whether offset can be stored relative to base.
+func (s *segment) fitsOffset(offset int64) bool {
+	d := offset - s.base
+	return d >= 0 && d <= math.MaxInt32
+}
+
+// indexPosition is where to start scanning for the batch holding offset.
+func (s *segment) indexPosition(offset int64, end int64) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return offsetIndexLookup(s.offIdx, offset-s.base, end)
+}
+
+// trackBatch feeds one batch at pos into the in-memory indexes and the max
+// timestamp, following Kafka's LogSegment.append: the max timestamp first,
+// then, once more than interval bytes were written since the last entry, an
+// offset entry for this batch and a time entry if the max timestamp grew.
+// The new entries are appended to *newOff and *newTime, if not nil, for the
+// file writes. The caller holds s.mu.
+func (s *segment) trackBatchLocked(h BatchHeader, pos, interval int64, newOff *[]offsetEntry, newTime *[]timeEntry) {
+	if h.MaxTimestamp > s.maxTs {
+		s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.LastOffset()
+	}
+	if s.bytesSinceIndex > interval {
+		e := offsetEntry{rel: s.rel(h.LastOffset()), pos: int32(pos)}
+		s.offIdx = append(s.offIdx, e)
+		t, ok := s.maybeTimeEntryLocked()
+		if newOff != nil {
+			*newOff = append(*newOff, e)
+			if ok {
+				*newTime = append(*newTime, t)
+			}
+		}
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += h.Size()
+}
+
+// maybeTimeEntryLocked appends a time entry for the current max timestamp if
+// it is larger than the last entry's.
+func (s *segment) maybeTimeEntryLocked() (timeEntry, bool) {
+	if s.maxTsOffset < 0 {
+		return timeEntry{}, false
+	}
+	if n := len(s.timeIdx); n > 0 && s.timeIdx[n-1].ts >= s.maxTs {
+		return timeEntry{}, false
+	}
+	t := timeEntry{ts: s.maxTs, rel: s.rel(s.maxTsOffset)}
+	s.timeIdx = append(s.timeIdx, t)
+	return t, true
+}
+
+// trackAppend indexes the batches just written at pos and appends the new
+// entries to the index files. An index write failure is not fatal: indexes
+// are derived data, so the segment is marked dirty and its index files are
+// rewritten from memory before it is sealed (and rebuilt by recovery).
+func (s *segment) trackAppend(hs []BatchHeader, pos, interval int64) error {
+	var newOff []offsetEntry
+	var newTime []timeEntry
+	if pos == 0 && len(hs) > 0 {
+		s.rollTs = hs[0].MaxTimestamp
+	}
+	s.mu.Lock()
+	offCount, timeCount := len(s.offIdx), len(s.timeIdx)
+	for _, h := range hs {
+		s.trackBatchLocked(h, pos, interval, &newOff, &newTime)
+		pos += h.Size()
+	}
+	s.mu.Unlock()
+	if s.idxDirty {
+		return nil // the files are rewritten whole before sealing
+	}
+	var err error
+	if len(newOff) > 0 {
+		_, err = s.idxFile.WriteAt(appendOffsetEntries(nil, newOff), int64(offCount)*offsetIndexEntrySize)
+	}
+	if len(newTime) > 0 && err == nil {
+		_, err = s.timeFile.WriteAt(appendTimeEntries(nil, newTime), int64(timeCount)*timeIndexEntrySize)
+	}
+	if err != nil {
+		s.idxDirty = true
+		return fmt.Errorf("%w: write index of %s: %v", ErrIO, s.name(), err)
+	}
+	return nil
+}
+
+// writeIndexes rewrites both index files from the in-memory entries.
+func (s *segment) writeIndexes() error {
+	s.mu.RLock()
+	off := appendOffsetEntries(nil, s.offIdx)
+	tim := appendTimeEntries(nil, s.timeIdx)
+	s.mu.RUnlock()
+	for _, w := range []struct {
+		f *os.File
+		b []byte
+	}{{s.idxFile, off}, {s.timeFile, tim}} {
+		if _, err := w.f.WriteAt(w.b, 0); err != nil {
+			return fmt.Errorf("%w: write %s: %v", ErrIO, w.f.Name(), err)
+		}
+		if err := w.f.Truncate(int64(len(w.b))); err != nil {
+			return fmt.Errorf("%w: truncate %s: %v", ErrIO, w.f.Name(), err)
+		}
+	}
+	s.idxDirty = false
+	return nil
+}
+
+// seal prepares a segment that stops being the active one: the time index
+// gets a final entry for the segment's max timestamp (Kafka's
+// onBecomeInactiveSegment), dirty indexes are rewritten, and the log and both
+// indexes are fsynced. After seal the segment is immutable and durable, which
+// is what lets recovery trust every segment but the last.
+func (s *segment) seal() error {
+	s.mu.Lock()
+	t, added := s.maybeTimeEntryLocked()
+	count := len(s.timeIdx)
+	s.mu.Unlock()
+	if added && !s.idxDirty {
+		if _, err := s.timeFile.WriteAt(appendTimeEntries(nil, []timeEntry{t}), int64(count-1)*timeIndexEntrySize); err != nil {
+			s.idxDirty = true
+		}
+	}
+	if s.idxDirty {
+		if err := s.writeIndexes(); err != nil {
+			return err
+		}
+	}
+	return s.syncAll()
+}
+
+// syncAll fsyncs the log and both index files.
+func (s *segment) syncAll() error {
+	for _, f := range []*os.File{s.log, s.idxFile, s.timeFile} {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("%w: fsync %s: %v", ErrIO, f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// headerScanner reads batch headers from a segment file through a small
+// window, so that walking many small batches costs few reads.
+type headerScanner struct {
+	f      *os.File
+	end    int64 // headers must lie below end
+	buf    []byte
+	bufPos int64
+	bufLen int
+}
+
+const scanWindow = 4096
+
+func newHeaderScanner(f *os.File, end int64) *headerScanner {
+	return &headerScanner{f: f, end: end, buf: make([]byte, scanWindow)}
+}
+
+// header returns the batch header at pos, checked for framing: magic 2, sane
+// length, the batch ends at or before end. Anything else is on-disk
+// corruption (ErrCorrupt) naming the file and position.
+func (sc *headerScanner) header(pos int64) (BatchHeader, error) {
+	if pos < 0 || pos+BatchHeaderSize > sc.end {
+		return BatchHeader{}, fmt.Errorf("%w: %s: truncated batch header at byte %d (end %d)", ErrCorrupt, sc.f.Name(), pos, sc.end)
+	}
+	if pos < sc.bufPos || pos+BatchHeaderSize > sc.bufPos+int64(sc.bufLen) {
+		n := int(min(int64(len(sc.buf)), sc.end-pos))
+		got, err := sc.f.ReadAt(sc.buf[:n], pos)
+		if got < n {
+			if err == nil || errors.Is(err, io.EOF) {
+				return BatchHeader{}, fmt.Errorf("%w: %s: file ends before byte %d", ErrCorrupt, sc.f.Name(), pos+int64(n))
+			}
+			return BatchHeader{}, fmt.Errorf("%w: read %s at %d: %v", ErrIO, sc.f.Name(), pos, err)
+		}
+		sc.bufPos, sc.bufLen = pos, n
+	}
+	off := pos - sc.bufPos
+	h, err := ParseBatchHeader(sc.buf[off : off+BatchHeaderSize])
+	if err == nil && (h.BatchLength < minBatchLength || pos+h.Size() > sc.end || h.LastOffsetDelta < 0) {
+		err = fmt.Errorf("batch length %d", h.BatchLength)
+	}
+	if err != nil {
+		return h, fmt.Errorf("%w: %s: bad batch header at byte %d: %v", ErrCorrupt, sc.f.Name(), pos, err)
+	}
+	return h, nil
+}
+
+// locate finds the first batch below sc.end whose last offset is >= offset,
+// starting from the sparse index. found is false if there is none.
+func (s *segment) locate(sc *headerScanner, offset int64) (pos int64, h BatchHeader, found bool, err error) {
+	pos = s.indexPosition(offset, sc.end)
+	for pos < sc.end {
+		if h, err = sc.header(pos); err != nil {
+			return pos, h, false, err
+		}
+		if h.LastOffset() >= offset {
+			return pos, h, true, nil
+		}
+		pos += h.Size()
+	}
+	return pos, BatchHeader{}, false, nil
+}

@@ -1,0 +1,157 @@
+package storage
+
+import (
+	"fmt"
+)
+
+// TruncateTo removes every batch holding an offset >= offset, for a follower
+// whose log diverged from the leader's (KIP-101, KIP-279). The log then ends
+// at offset, or at the base offset of the batch that held offset when
+// offset falls inside a batch (whole batches only). Later segments are
+// deleted, the segment holding offset is cut and fsynced, indexes and
+// maximum timestamp are recomputed, epochs starting at or past the new end
+// are dropped from the cache and the checkpoint, DurableOffset is capped at
+// the new end, and pending Sync calls for removed offsets fail with
+// ErrOffsetOutOfRange. offset >= LogEndOffset is a no-op; offset below
+// LogStartOffset is ErrOffsetOutOfRange. Reads prepared before the
+// truncation fail in ReadResult.Bytes with ErrTruncated.
+func (l *Log) TruncateTo(offset int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	leo := l.leo.Load()
+	if offset >= leo {
+		return nil
+	}
+	if start := l.start.Load(); offset < start {
+		return fmt.Errorf("%w: truncate to %d, below the log start offset %d", ErrOffsetOutOfRange, offset, start)
+	}
+	l.mu.Lock()
+	l.gen++
+	end, err := l.truncateSegmentsLocked(offset)
+	l.mu.Unlock()
+	if err != nil {
+		return l.fail(err)
+	}
+	l.leo.Store(end)
+	if l.durable.Load() > end {
+		l.durable.Store(end)
+	}
+	if l.syncer != nil {
+		l.syncer.release(l.durable.Load(), nil, end,
+			fmt.Errorf("%w: offsets from %d were truncated", ErrOffsetOutOfRange, end))
+	}
+	es := withTruncatedEnd(l.epochs.snapshot(), end)
+	if err := l.epochs.update(es); err != nil {
+		l.epochs.set(es) // memory follows the log; recovery re-truncates the file
+		return err
+	}
+	l.logger.Info().Int64("requested_offset", offset).Int64("log_end_offset", end).Int64("previous_log_end_offset", leo).
+		Int32("epoch", l.epochs.latest()).Msg("truncated log")
+	return nil
+}
+
+// truncateSegmentsLocked deletes the segments after the one holding offset
+// (last first, so a crash leaves a prefix of the segments) and cuts that
+// one. It returns the new log end offset.
+func (l *Log) truncateSegmentsLocked(offset int64) (int64, error) {
+	i := l.segmentIndexLocked(offset)
+	removed := false
+	for j := len(l.segs) - 1; j > i; j-- {
+		if err := l.segs[j].remove(); err != nil {
+			return 0, err
+		}
+		l.segs[j] = nil
+		l.segs = l.segs[:j]
+		removed = true
+	}
+	end, err := l.segs[i].truncate(offset, int64(l.cfg.IndexIntervalBytes))
+	if err != nil {
+		return 0, err
+	}
+	if removed {
+		if err := syncDir(l.cfg.Dir); err != nil {
+			return 0, err
+		}
+	}
+	return end, nil
+}
+
+// truncate cuts the segment before the first batch whose last offset is >=
+// offset and recomputes its indexes and maximum timestamp. It returns the
+// segment's new end offset.
+func (s *segment) truncate(offset, interval int64) (int64, error) {
+	sc := newHeaderScanner(s.log, s.size.Load())
+	pos, h, found, err := s.locate(sc, offset)
+	if err != nil {
+		return 0, err
+	}
+	end := s.next.Load()
+	if found {
+		end = min(offset, h.BaseOffset)
+	} else {
+		pos = sc.end
+	}
+	if err := s.log.Truncate(pos); err != nil {
+		return 0, fmt.Errorf("%w: truncate %s: %v", ErrIO, s.name(), err)
+	}
+	if err := s.log.Sync(); err != nil {
+		return 0, fmt.Errorf("%w: fsync %s: %v", ErrIO, s.name(), err)
+	}
+	s.size.Store(pos)
+	s.next.Store(end)
+	if err := s.retrack(pos, end); err != nil {
+		return 0, err
+	}
+	return end, s.writeIndexes()
+}
+
+// retrack drops the index entries past the cut and recomputes the maximum
+// timestamp and the appender state. A kept time entry's timestamp belongs to
+// a kept batch; batches after the last kept offset entry are rescanned.
+func (s *segment) retrack(size, end int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := 0
+	for k < len(s.offIdx) && int64(s.offIdx[k].pos) < size {
+		k++
+	}
+	s.offIdx = s.offIdx[:k]
+	t := 0
+	for t < len(s.timeIdx) && s.base+int64(s.timeIdx[t].rel) < end {
+		t++
+	}
+	s.timeIdx = s.timeIdx[:t]
+	s.maxTs, s.maxTsOffset = -1, -1
+	if t > 0 {
+		s.maxTs, s.maxTsOffset = s.timeIdx[t-1].ts, s.base+int64(s.timeIdx[t-1].rel)
+	}
+	from := int64(0)
+	if k > 0 {
+		from = int64(s.offIdx[k-1].pos)
+	}
+	s.bytesSinceIndex, s.rollTs = size-from, -1
+	sc := newHeaderScanner(s.log, size)
+	for pos := from; pos < size; {
+		h, err := sc.header(pos)
+		if err != nil {
+			return err
+		}
+		if h.MaxTimestamp > s.maxTs {
+			s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.LastOffset()
+		}
+		pos += h.Size()
+	}
+	if size > 0 {
+		h, err := sc.header(0)
+		if err != nil {
+			return err
+		}
+		s.rollTs = h.MaxTimestamp
+	}
+	return nil
+}
