@@ -50,12 +50,13 @@ func New(cfg Config) (*Broker, error) {
 	}
 	log := cfg.Logger.With().Int32("node", cfg.NodeID).Logger()
 	parts, err := replication.NewManager(replication.ManagerConfig{
-		NodeID: cfg.NodeID, LogDir: cfg.LogDir, Durability: cfg.Durability, Logger: log,
+		NodeID: cfg.NodeID, LogDir: cfg.LogDir, Durability: cfg.Durability,
+		RetentionCheckInterval: cfg.RetentionCheckInterval, Logger: log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{
+	b := &Broker{ // parts is closed by Shutdown
 		cfg: cfg, log: log, parts: parts,
 		imageChanged: make(chan struct{}),
 		sessions:     newFetchSessions(),

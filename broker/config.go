@@ -30,6 +30,8 @@ type Config struct {
 	// AutoCreateTopics is auto.create.topics.enable: Metadata and Produce
 	// for an unknown topic create it with the controller's defaults.
 	AutoCreateTopics bool
+	// RetentionCheckInterval is log.retention.check.interval.ms.
+	RetentionCheckInterval time.Duration
 	// ControllerTimeout bounds one forwarded admin request.
 	ControllerTimeout time.Duration
 	// TopicDefaults are broker-level overrides of topic config defaults
@@ -47,13 +49,14 @@ func DefaultConfig() Config {
 	srv := protocol.DefaultServerConfig()
 	srv.Name = "PLAINTEXT"
 	return Config{
-		NodeID:            1,
-		ListenAddr:        "127.0.0.1:9092",
-		Durability:        storage.DurabilityFsync,
-		AutoCreateTopics:  true,
-		ControllerTimeout: 30 * time.Second,
-		Server:            srv,
-		Logger:            zerolog.Nop(),
+		NodeID:                 1,
+		ListenAddr:             "127.0.0.1:9092",
+		Durability:             storage.DurabilityFsync,
+		AutoCreateTopics:       true,
+		ControllerTimeout:      30 * time.Second,
+		RetentionCheckInterval: 5 * time.Minute,
+		Server:                 srv,
+		Logger:                 zerolog.Nop(),
 	}
 }
 

@@ -9,10 +9,10 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/metadata"
+	"github.com/samsa-io/samsa/protocol"
 )
 
 // controllerClient sends Kafka-protocol requests to the active controller:
@@ -21,27 +21,28 @@ import (
 // last answered as the active controller, and moves on when one answers
 // NOT_CONTROLLER or cannot be reached.
 type controllerClient struct {
-	cl      *kgo.Client
+	conns   []*protocol.Client
 	timeout time.Duration
 	log     zerolog.Logger
 
 	mu     sync.Mutex
-	active int // index into the seed list of the last active controller
+	active int // index into conns of the last active controller
 }
 
 func newControllerClient(cfg Config, log zerolog.Logger) (*controllerClient, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.ControllerAddrs...),
-		kgo.ClientID(fmt.Sprintf("samsa-broker-%d", cfg.NodeID)),
-		kgo.RequestRetries(0),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("controller client: %w", err)
+	c := &controllerClient{timeout: cfg.ControllerTimeout, log: log}
+	clientID := fmt.Sprintf("samsa-broker-%d", cfg.NodeID)
+	for _, addr := range cfg.ControllerAddrs {
+		c.conns = append(c.conns, protocol.NewClient(addr, clientID))
 	}
-	return &controllerClient{cl: cl, timeout: cfg.ControllerTimeout, log: log}, nil
+	return c, nil
 }
 
-func (c *controllerClient) close() { c.cl.Close() }
+func (c *controllerClient) close() {
+	for _, cl := range c.conns {
+		cl.Close()
+	}
+}
 
 // errNoController is returned when no controller listener accepted a request.
 var errNoController = fmt.Errorf("no active controller reachable: %w", kerr.NotController)
@@ -51,14 +52,13 @@ var errNoController = fmt.Errorf("no active controller reachable: %w", kerr.NotC
 func (c *controllerClient) send(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	seeds := c.cl.SeedBrokers()
 	c.mu.Lock()
 	start := c.active
 	c.mu.Unlock()
 	var lastErr error = errNoController
-	for i := range seeds {
-		idx := (start + i) % len(seeds)
-		resp, err := seeds[idx].RetriableRequest(ctx, req)
+	for i := range c.conns {
+		idx := (start + i) % len(c.conns)
+		resp, err := c.conns[idx].Request(ctx, req)
 		if err != nil {
 			lastErr = fmt.Errorf("controller request %s: %w", kmsg.NameForKey(req.Key()), err)
 			if ctx.Err() != nil {

@@ -59,6 +59,8 @@ func (b *Broker) partitionSpec(t *metadata.Topic, p metadata.Partition) replicat
 	pc.TimestampBeforeMaxMs = cfg.int64("message.timestamp.before.max.ms", pc.TimestampBeforeMaxMs)
 	pc.TimestampAfterMaxMs = cfg.int64("message.timestamp.after.max.ms", pc.TimestampAfterMaxMs)
 	pc.MinInsyncReplicas = int(cfg.int64("min.insync.replicas", int64(pc.MinInsyncReplicas)))
+	pc.RetentionMs = cfg.int64("retention.ms", pc.RetentionMs)
+	pc.RetentionBytes = cfg.int64("retention.bytes", pc.RetentionBytes)
 	return replication.PartitionSpec{
 		TopicPartition: replication.TopicPartition{Topic: t.Name, Partition: p.ID},
 		TopicID:        t.ID,

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -20,13 +21,19 @@ type ManagerConfig struct {
 	LogDir string
 	// Durability applies to every partition log.
 	Durability storage.Durability
-	Logger     zerolog.Logger
+	// RetentionCheckInterval is log.retention.check.interval.ms: how often
+	// segments past retention are looked for.
+	RetentionCheckInterval time.Duration
+	Logger                 zerolog.Logger
 }
 
 // Validate reports a configuration that cannot work.
 func (c ManagerConfig) Validate() error {
 	if c.LogDir == "" {
 		return errors.New("replication: log directory is not set")
+	}
+	if c.RetentionCheckInterval <= 0 {
+		return fmt.Errorf("replication: log.retention.check.interval.ms must be positive, got %v", c.RetentionCheckInterval)
 	}
 	return nil
 }
@@ -53,8 +60,10 @@ type PartitionSpec struct {
 // log when metadata assigns it here, applies leader changes, and closes or
 // deletes it when it moves away or its topic is deleted.
 type Manager struct {
-	cfg ManagerConfig
-	mu  struct {
+	cfg  ManagerConfig
+	stop chan struct{}
+	done chan struct{}
+	mu   struct {
 		sync.RWMutex
 		parts  map[TopicPartition]*Partition
 		closed bool
@@ -69,9 +78,47 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating log directory: %w", err)
 	}
-	m := &Manager{cfg: cfg}
+	m := &Manager{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
 	m.mu.parts = make(map[TopicPartition]*Partition)
+	go m.retentionLoop()
 	return m, nil
+}
+
+// retentionLoop is the Manager's one background goroutine: every check
+// interval it applies retention to each hosted partition. Deleting segments
+// does not block appends or reads (see storage.Log.ApplyRetention).
+func (m *Manager) retentionLoop() {
+	defer close(m.done)
+	tick := time.NewTicker(m.cfg.RetentionCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case now := <-tick.C:
+			m.ApplyRetention(now)
+		}
+	}
+}
+
+// ApplyRetention runs one retention pass over every hosted partition and
+// returns the number of segments deleted.
+func (m *Manager) ApplyRetention(now time.Time) int {
+	m.mu.RLock()
+	parts := make([]*Partition, 0, len(m.mu.parts))
+	for _, p := range m.mu.parts {
+		parts = append(parts, p)
+	}
+	m.mu.RUnlock()
+	total := 0
+	for _, p := range parts {
+		n, err := p.applyRetention(now)
+		if err != nil {
+			p.logger.Error().Err(err).Msg("retention failed")
+		}
+		total += n
+	}
+	return total
 }
 
 // Get returns the partition if this broker hosts it.
@@ -123,16 +170,26 @@ func (m *Manager) Apply(spec PartitionSpec) (*Partition, error) {
 		}
 		m.mu.parts[spec.TopicPartition] = p
 	}
+	if ok {
+		if err := p.log.SetConfig(m.storageConfig(spec)); err != nil {
+			return nil, fmt.Errorf("applying segment settings to %s-%d: %w", spec.Topic, spec.Partition, err)
+		}
+	}
 	p.setState(spec.State, spec.Config)
 	return p, nil
 }
 
-func (m *Manager) openLocked(spec PartitionSpec) (*Partition, error) {
+func (m *Manager) storageConfig(spec PartitionSpec) storage.Config {
 	scfg := spec.Storage
 	scfg.Dir = filepath.Join(m.cfg.LogDir, storage.PartitionDirName(spec.Topic, spec.Partition))
 	scfg.TopicID = spec.TopicID
 	scfg.Durability = m.cfg.Durability
 	scfg.Logger = m.cfg.Logger.With().Str("topic", spec.Topic).Int32("partition", spec.Partition).Logger()
+	return scfg
+}
+
+func (m *Manager) openLocked(spec PartitionSpec) (*Partition, error) {
+	scfg := m.storageConfig(spec)
 	log, err := storage.Open(scfg)
 	if err != nil && storedTopicIDDiffers(scfg.Dir, spec.TopicID) {
 		// The directory belongs to a deleted topic that had this name; the
@@ -170,10 +227,16 @@ func (m *Manager) Remove(tp TopicPartition, deleteData bool) error {
 // Close closes every partition: each log is synced and closed.
 func (m *Manager) Close() error {
 	m.mu.Lock()
+	if m.mu.closed {
+		m.mu.Unlock()
+		return nil
+	}
 	m.mu.closed = true
+	close(m.stop)
 	parts := m.mu.parts
 	m.mu.parts = map[TopicPartition]*Partition{}
 	m.mu.Unlock()
+	<-m.done
 	var errs []error
 	for _, p := range parts {
 		if err := p.close(false); err != nil {

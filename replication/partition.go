@@ -26,6 +26,10 @@ type PartitionConfig struct {
 	TimestampAfterMaxMs  int64
 	// MinInsyncReplicas is min.insync.replicas, checked for acks=all.
 	MinInsyncReplicas int
+	// RetentionMs and RetentionBytes are retention.ms and retention.bytes
+	// (-1: unlimited), enforced by the Manager's retention loop.
+	RetentionMs    int64
+	RetentionBytes int64
 }
 
 // DefaultPartitionConfig returns Kafka's topic defaults.
@@ -35,6 +39,8 @@ func DefaultPartitionConfig() PartitionConfig {
 		TimestampBeforeMaxMs: 1<<63 - 1,
 		TimestampAfterMaxMs:  3600000,
 		MinInsyncReplicas:    1,
+		RetentionMs:          7 * 24 * 3600 * 1000,
+		RetentionBytes:       -1,
 	}
 }
 
@@ -491,6 +497,26 @@ func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, e
 	}
 	e, off := p.log.EndOffsetForEpoch(epoch)
 	return e, off, nil
+}
+
+// applyRetention deletes whole segments past retention.ms/retention.bytes,
+// never at or above the high watermark, and returns how many it deleted.
+func (p *Partition) applyRetention(now time.Time) (int, error) {
+	p.mu.Lock()
+	cfg, hw, closed := p.mu.cfg, p.mu.hw, p.mu.closed
+	p.mu.Unlock()
+	if closed {
+		return 0, nil
+	}
+	n, err := p.log.ApplyRetention(now, cfg.RetentionMs, cfg.RetentionBytes, hw)
+	if err != nil {
+		return n, fmt.Errorf("retention of %s-%d: %w", p.Topic, p.Index, err)
+	}
+	if n > 0 {
+		p.logger.Info().Int("segments", n).Int64("log_start_offset", p.log.LogStartOffset()).
+			Int32("epoch", p.LeaderEpoch()).Msg("deleted segments past retention")
+	}
+	return n, nil
 }
 
 // close stops the background syncer and closes (or, if remove, deletes) the

@@ -20,6 +20,7 @@ ParsePartitionDir) holding:
 	00000000000000001234.log        next segment: its base offset is 1234
 	...
 	leader-epoch-checkpoint         leader epoch cache (KIP-101)
+	log-start-offset-checkpoint     log start offset, once it moved
 	partition.metadata              topic ID
 
 Segment files are named by the segment's base offset, zero-padded to 20
@@ -91,16 +92,50 @@ leader-epoch-checkpoint is Kafka's checkpoint text format:
 	0 0             epoch startOffset
 	3 1500
 
+log-start-offset-checkpoint holds the log start offset, in the same text
+format:
+
+	0               version
+	1500            log start offset
+
+Kafka keeps one log-start-offset-checkpoint per data directory, listing
+"topic partition offset" for every partition; ours is one file per
+partition directory holding only the offset, so that a partition's
+directory is self-contained and a partition never rewrites another's state.
+It exists only once the start moved (retention, DeleteRecordsBefore);
+without it the log starts at the first segment's base offset.
+
 partition.metadata is Kafka's:
 
 	version: 0
 	topic_id: <16-byte ID in base64url without padding>
 
-Both are replaced atomically: written to <name>.tmp, fsynced, renamed over
+All three are replaced atomically: written to <name>.tmp, fsynced, renamed over
 the old file, and the directory fsynced. Open deletes a leftover .tmp. The
 epoch checkpoint is written (durably) before the first batch of a new epoch,
 so it never lacks an epoch present in the log; entries past the log end are
-dropped when the log turns out shorter (recovery, TruncateTo).
+dropped when the log turns out shorter (recovery, TruncateTo), and entries
+wholly below the log start offset when it moves up (Kafka's
+truncateFromStart: the last epoch starting at or below the new start is kept
+and moved to it).
+
+# Retention and the log start offset
+
+The log start offset only moves up (ApplyRetention for retention.ms and
+retention.bytes, DeleteRecordsBefore for DeleteRecords), and is durable in
+log-start-offset-checkpoint before any file below it is deleted: decide and
+checkpoint under the append lock, publish the new start and take the
+segments out of the segment list, prune the epoch cache, then close and
+unlink the files after the append lock is released (details in
+retention.go). A crash in between leaves files below the checkpointed start,
+which Open deletes. Only whole sealed segments are deleted, oldest first,
+never one holding an offset at or past the caller's bound (the high
+watermark), and never the active segment: Kafka rolls an expired active
+segment first; here it stays until an append rolls it. Reads below the log
+start offset are ErrOffsetOutOfRange even while their segment still exists.
+The one way down is TruncateTo cutting the batch that holds the log start
+offset (after DeleteRecordsBefore inside a batch): the start follows the new
+end, as in Kafka, and is checkpointed.
 
 # Durability
 
@@ -135,7 +170,13 @@ Open recovers the directory (details in recover.go):
     indexes are missing or inconsistent is scanned fully and its indexes
     rebuilt, and any bad batch in it is ErrCorrupt (a sealed segment was
     fsynced, so damage there is not a crash artefact);
-  - overlapping segments and unreadable checkpoints are ErrCorrupt;
+  - segments wholly below the checkpointed log start offset are deleted
+    unread; the start is raised to the first segment's base offset and
+    capped at the log end offset (then the file is rewritten). An
+    unreadable log-start-offset-checkpoint is logged and ignored, since it
+    can only hide data;
+  - overlapping segments and an unreadable leader-epoch-checkpoint or
+    partition.metadata are ErrCorrupt;
   - the last segment is fdatasynced, so DurableOffset starts at
     LogEndOffset.
 
@@ -146,14 +187,18 @@ broker for an operator to look at.
 # Concurrency
 
 A Log is safe for concurrent use. Writers (Append, AppendAsFollower,
-TruncateTo, AssignLeaderEpoch, Close) are serialised by an internal append
-lock; replication normally serialises appends per partition anyway. Readers
+TruncateTo, AssignLeaderEpoch, ApplyRetention, DeleteRecordsBefore,
+SetConfig, Close) are serialised by an internal append lock; replication normally serialises appends per partition anyway. Readers
 (Read, OffsetForTimestamp, MaxTimestamp, ScanBatchHeaders, and the
-accessors) run beside appends: an append writes its bytes first and then
+accessors such as Size and NumSegments) run beside appends: an append writes its bytes first and then
 publishes the new size and log end offset atomically, so readers see only
 whole batches and never wait for an append or an fsync. Read returns file
-regions that stay valid until the log is truncated or closed; see
-ReadResult.
+regions that stay valid until the log is truncated or closed or their
+segment is deleted; see ReadResult. Segment deletion holds the append lock
+only for its two small checkpoint writes; readers wait only for the moment
+the segment list changes, and the files are closed (under syncMu, so the
+syncer never fsyncs a closed file) and unlinked with no lock that appends or
+reads take.
 
 Lock order: Log.appendMu, then Log.syncMu (held around each fsync of the
 syncer and by whoever closes or shrinks files), then Log.mu (the segment

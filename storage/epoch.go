@@ -10,7 +10,7 @@ import (
 // that wrote to the log, the first offset it wrote. It is persisted to
 // leader-epoch-checkpoint.
 //
-// Mutations (assign, truncate) happen only under Log.appendMu, which also
+// Mutations (assign, truncate at either end) happen only under Log.appendMu, which also
 // serialises the checkpoint writes; mu lets readers (LatestEpoch,
 // EndOffsetForEpoch) run beside them.
 type epochCache struct {
@@ -63,6 +63,20 @@ func withAssigned(es []epochEntry, add ...epochEntry) []epochEntry {
 func withTruncatedEnd(es []epochEntry, end int64) []epochEntry {
 	i := sort.Search(len(es), func(i int) bool { return es[i].start >= end })
 	return slices.Clone(es[:i])
+}
+
+// withTruncatedStart drops the entries wholly below the log start offset
+// start, as Kafka's truncateFromStart does: of the entries starting at or
+// below start only the last is kept, moved to start, since its epoch still
+// wrote the first offsets of the log.
+func withTruncatedStart(es []epochEntry, start int64) []epochEntry {
+	i := sort.Search(len(es), func(i int) bool { return es[i].start > start })
+	if i == 0 {
+		return slices.Clone(es)
+	}
+	out := make([]epochEntry, 0, len(es)-i+1)
+	out = append(out, epochEntry{epoch: es[i-1].epoch, start: start})
+	return append(out, es[i:]...)
 }
 
 // update replaces the entries with es and persists them if they changed. On a

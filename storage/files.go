@@ -20,8 +20,9 @@ const (
 	timeIndexSuffix = ".timeindex"
 	tmpSuffix       = ".tmp"
 
-	epochCheckpointFile   = "leader-epoch-checkpoint"
-	partitionMetadataFile = "partition.metadata"
+	epochCheckpointFile    = "leader-epoch-checkpoint"
+	logStartCheckpointFile = "log-start-offset-checkpoint"
+	partitionMetadataFile  = "partition.metadata"
 
 	baseOffsetDigits = 20
 )
@@ -144,6 +145,46 @@ func readSmallFile(path string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("%w: read %s: %v", ErrIO, path, err)
 	}
 	return b, true, nil
+}
+
+// removeSegmentFiles deletes the files of the segment at base, the .log
+// first so that a crash never leaves indexes behind a missing log for long
+// (Open deletes orphaned index files). Missing files are not an error.
+func removeSegmentFiles(dir string, base int64) error {
+	logPath, idxPath, timePath := segmentPaths(dir, base)
+	var errs []error
+	for _, p := range []string{logPath, idxPath, timePath} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: remove segment %s: %v", ErrIO, logPath, err)
+	}
+	return nil
+}
+
+// encodeLogStartCheckpoint renders log-start-offset-checkpoint: version
+// line "0", then the log start offset.
+func encodeLogStartCheckpoint(offset int64) []byte {
+	return []byte("0\n" + strconv.FormatInt(offset, 10) + "\n")
+}
+
+// parseLogStartCheckpoint parses log-start-offset-checkpoint (version 0
+// only): exactly a version line and a non-negative offset.
+func parseLogStartCheckpoint(b []byte) (int64, error) {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) != 2 {
+		return 0, fmt.Errorf("%d lines, want 2", len(lines))
+	}
+	if v := strings.TrimSpace(lines[0]); v != "0" {
+		return 0, fmt.Errorf("unsupported version line %q", lines[0])
+	}
+	off, err := strconv.ParseInt(strings.TrimSpace(lines[1]), 10, 64)
+	if err != nil || off < 0 {
+		return 0, fmt.Errorf("bad offset line %q", lines[1])
+	}
+	return off, nil
 }
 
 // encodePartitionMetadata renders partition.metadata as Kafka writes it:

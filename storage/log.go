@@ -40,6 +40,10 @@ type AppendInfo struct {
 //     has returned;
 //   - the epoch checkpoint is written before the data of a new epoch, so it
 //     never misses an epoch present in the log.
+//   - LogStartOffset only moves up (retention, DeleteRecordsBefore), is
+//     durable in log-start-offset-checkpoint before any segment below it is
+//     deleted, and is never below the first segment's base offset nor above
+//     LogEndOffset; the active segment is never deleted (retention.go).
 //
 // Lock order: appendMu -> syncMu -> mu -> segment.mu; epochCache.mu and
 // syncer.mu are leaves. The syncer goroutine takes syncMu then mu (read);
@@ -51,7 +55,8 @@ type Log struct {
 	topicID [16]byte
 
 	// appendMu serialises writers: Append, AppendAsFollower, TruncateTo,
-	// AssignLeaderEpoch, Close.
+	// AssignLeaderEpoch, ApplyRetention, DeleteRecordsBefore, SetConfig,
+	// Close. It also guards the settings SetConfig changes in cfg.
 	appendMu sync.Mutex
 	// syncMu is held around every fsync of the syncer, and by whoever closes,
 	// removes or shrinks segment files, so an fsync never hits a closed file.
@@ -94,6 +99,37 @@ func Open(cfg Config) (*Log, error) {
 	l.logger.Info().Int64("log_start_offset", l.LogStartOffset()).Int64("log_end_offset", l.LogEndOffset()).
 		Int("segments", len(l.segs)).Int32("epoch", l.LatestEpoch()).Dur("took", time.Since(began)).Msg("opened log")
 	return l, nil
+}
+
+// SetConfig applies a topic config change to the open log (AlterConfigs):
+// SegmentBytes, SegmentMs, IndexIntervalBytes and SegmentIndexBytes take
+// effect from the next append (a smaller size or index limit rolls the
+// active segment then). cfg must pass Validate; Dir and Durability must not
+// change, nor TopicID unless zero (ErrInvalidConfig); Logger is ignored. The
+// settings are read only under appendMu, which SetConfig holds, so they
+// change between two appends, never during one.
+func (l *Log) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case cfg.Dir != l.cfg.Dir:
+		return fmt.Errorf("%w: Dir cannot change from %s to %s", ErrInvalidConfig, l.cfg.Dir, cfg.Dir)
+	case cfg.Durability != l.cfg.Durability:
+		return fmt.Errorf("%w: Durability cannot change from %v to %v", ErrInvalidConfig, l.cfg.Durability, cfg.Durability)
+	case cfg.TopicID != ([16]byte{}) && cfg.TopicID != l.topicID:
+		return fmt.Errorf("%w: TopicID cannot change from %x to %x", ErrInvalidConfig, l.topicID, cfg.TopicID)
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	l.cfg.SegmentBytes, l.cfg.SegmentMs = cfg.SegmentBytes, cfg.SegmentMs
+	l.cfg.IndexIntervalBytes, l.cfg.SegmentIndexBytes = cfg.IndexIntervalBytes, cfg.SegmentIndexBytes
+	l.logger.Info().Int64("segment_bytes", cfg.SegmentBytes).Int64("segment_ms", cfg.SegmentMs).
+		Int("index_interval_bytes", cfg.IndexIntervalBytes).Int("segment_index_bytes", cfg.SegmentIndexBytes).Msg("config changed")
+	return nil
 }
 
 func partitionLogger(cfg Config) zerolog.Logger {

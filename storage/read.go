@@ -19,17 +19,21 @@ type FileRegion struct {
 // later change can send them with sendfile.
 //
 // Lifetime: the regions stay valid until the log is truncated (TruncateTo)
-// or closed; segment deletion by retention will follow the same rule. Bytes
-// copies them under the log's read lock and fails with ErrTruncated or
-// ErrClosed if either happened since Read, so it never returns other bytes
-// than the ones Read found. A future zero-copy path must give the same
-// guarantee (reference-counted segments).
+// or closed, or one of their segments is deleted (ApplyRetention,
+// DeleteRecordsBefore). Bytes copies them under the log's read lock and
+// fails with ErrTruncated, ErrClosed or ErrOffsetOutOfRange respectively if
+// that happened since Read, so it never returns other bytes than the ones
+// Read found. Moving the log start offset without deleting the segment
+// (DeleteRecordsBefore inside a segment) does not invalidate a result. A
+// future zero-copy path must give the same guarantee (reference-counted
+// segments).
 type ReadResult struct {
 	Regions []FileRegion
 	Size    int64 // total bytes in Regions
 
-	log *Log
-	gen uint64
+	log  *Log
+	gen  uint64
+	segs []*segment // the segments the regions lie in
 }
 
 // add appends n bytes at pos of f, merging with the previous region when
@@ -41,6 +45,13 @@ func (r *ReadResult) add(f *os.File, pos, n int64) {
 		r.Regions = append(r.Regions, FileRegion{File: f, Pos: pos, Len: n})
 	}
 	r.Size += n
+}
+
+// addSegment records that the regions added next lie in seg.
+func (r *ReadResult) addSegment(seg *segment) {
+	if k := len(r.segs); k == 0 || r.segs[k-1] != seg {
+		r.segs = append(r.segs, seg)
+	}
 }
 
 // Bytes copies the regions out.
@@ -56,6 +67,11 @@ func (r ReadResult) Bytes() ([]byte, error) {
 		}
 		if l.gen != r.gen {
 			return nil, ErrTruncated
+		}
+		for _, s := range r.segs {
+			if s.deleted.Load() {
+				return nil, fmt.Errorf("%w: segment %d was deleted after the read", ErrOffsetOutOfRange, s.base)
+			}
 		}
 	}
 	out := make([]byte, r.Size)
@@ -121,6 +137,7 @@ func readSegment(seg *segment, res *ReadResult, offset, maxBytes, limit int64) (
 		if res.Size > 0 && res.Size+h.Size() > maxBytes {
 			return true, nil
 		}
+		res.addSegment(seg)
 		res.add(seg.log, pos, h.Size())
 		if pos += h.Size(); pos >= sc.end {
 			return false, nil
@@ -134,31 +151,33 @@ func readSegment(seg *segment, res *ReadResult, offset, maxBytes, limit int64) (
 // OffsetForTimestamp returns the base offset and max timestamp of the first
 // batch whose MaxTimestamp >= ts (ListOffsets by timestamp, at batch
 // granularity), found through the time and offset indexes. found is false if
-// no batch qualifies.
+// no batch qualifies. Batches wholly below LogStartOffset are skipped, and an
+// answer inside the batch holding LogStartOffset is raised to it (Kafka
+// searches from the log start offset too), so the offset can be fetched.
 func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed.Load() {
 		return -1, -1, false, ErrClosed
 	}
-	leo := l.leo.Load()
+	leo, start := l.leo.Load(), l.start.Load()
 	for _, seg := range l.segs {
 		seg.mu.RLock()
 		segMax := seg.maxTs
 		rel, ok := timeIndexLookup(seg.timeIdx, ts)
 		seg.mu.RUnlock()
-		if segMax < ts {
+		if segMax < ts || seg.next.Load() <= start {
 			continue
 		}
-		from := seg.base
+		from := max(seg.base, start)
 		if ok {
-			from = seg.base + rel
+			from = max(seg.base+rel, start)
 		}
 		sc := newHeaderScanner(seg.log, seg.size.Load())
 		pos, h, found, err := seg.locate(sc, from)
 		for found && err == nil && h.BaseOffset < leo {
 			if h.MaxTimestamp >= ts {
-				return h.BaseOffset, h.MaxTimestamp, true, nil
+				return max(h.BaseOffset, start), h.MaxTimestamp, true, nil
 			}
 			if pos += h.Size(); pos >= sc.end {
 				break

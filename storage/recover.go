@@ -16,7 +16,12 @@ import (
 // Recovery rules (run by Open):
 //
 //  1. Leftover *.tmp files (interrupted checkpoint writes) and index files
-//     without a .log are deleted.
+//     without a .log are deleted. Then log-start-offset-checkpoint is read,
+//     and every segment but the last whose successor starts at or below the
+//     checkpointed offset is deleted unread: it lies wholly below the log
+//     start, left by a crash between the checkpoint write and the deletion
+//     (retention.go). A checkpoint that cannot be read or parsed is logged
+//     and ignored: it only ever hides data, so ignoring it loses nothing.
 //  2. Every segment but the last was sealed (fsynced) before its successor
 //     existed, so it is trusted: its .index and .timeindex are loaded and
 //     sanity-checked (whole entries, monotonic, inside the log, the last
@@ -32,9 +37,15 @@ import (
 //     (with a warning naming file, byte and offset) and fsynced. The indexes
 //     of the last segment are always rebuilt from the scan.
 //  4. Segments must not overlap (ErrCorrupt otherwise).
-//  5. The epoch checkpoint loses entries starting at or past the recovered
-//     log end offset, and gains the epochs seen in the last segment's scan.
-//  6. The last segment is fdatasynced, so the recovered state is durable and
+//  5. The log start offset is the checkpointed one, raised to the first
+//     segment's base offset and capped at the log end offset (the records
+//     up to a DeleteRecordsBefore offset may not have been durable); if
+//     that differs from the file, the file is rewritten, so that records
+//     appended later can never fall below a stale checkpoint.
+//  6. The epoch checkpoint loses entries starting at or past the recovered
+//     log end offset, gains the epochs seen in the last segment's scan, and
+//     loses the entries wholly below the log start offset.
+//  7. The last segment is fdatasynced, so the recovered state is durable and
 //     DurableOffset starts at LogEndOffset.
 
 // load runs the recovery of Open.
@@ -49,6 +60,10 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
+	cp, cpFound := l.readLogStartCheckpoint()
+	if bases, err = l.removeSegmentsBelow(bases, cp); err != nil {
+		return err
+	}
 	seen, err := l.loadSegments(bases, hasIdx)
 	if err != nil {
 		return err
@@ -56,12 +71,58 @@ func (l *Log) load() error {
 	active := l.segs[len(l.segs)-1]
 	leo := active.next.Load()
 	l.leo.Store(leo)
-	l.start.Store(l.segs[0].base)
+	start := min(max(cp, l.segs[0].base), leo)
+	l.start.Store(start)
+	if cpFound && start != cp {
+		l.logger.Warn().Int64("checkpoint", cp).Int64("log_start_offset", start).Msg("rewriting the log start offset checkpoint")
+		if err := writeFileAtomic(l.cfg.Dir, logStartCheckpointFile, encodeLogStartCheckpoint(start)); err != nil {
+			return err
+		}
+	}
 	if err := fdatasync(active.log); err != nil {
 		return fmt.Errorf("%w: fdatasync %s: %v", ErrIO, active.name(), err)
 	}
 	l.durable.Store(leo)
-	return l.loadEpochs(leo, seen)
+	return l.loadEpochs(leo, start, seen)
+}
+
+// readLogStartCheckpoint returns the checkpointed log start offset, -1 if
+// there is none. found reports whether the file exists; a file that cannot
+// be read or parsed is logged and counts as found with offset -1, so that
+// load rewrites it.
+func (l *Log) readLogStartCheckpoint() (offset int64, found bool) {
+	path := filepath.Join(l.cfg.Dir, logStartCheckpointFile)
+	b, ok, err := readSmallFile(path)
+	if err == nil && !ok {
+		return -1, false
+	}
+	if err == nil {
+		offset, err = parseLogStartCheckpoint(b)
+	}
+	if err != nil {
+		l.logger.Warn().Err(err).Str("file", path).Msg("ignoring unreadable log start offset checkpoint; the log starts at its first segment")
+		return -1, true
+	}
+	return offset, true
+}
+
+// removeSegmentsBelow deletes the segments (never the last) whose successor
+// starts at or below start, and returns the remaining base offsets.
+func (l *Log) removeSegmentsBelow(bases []int64, start int64) ([]int64, error) {
+	n := 0
+	for n < len(bases)-1 && bases[n+1] <= start {
+		n++
+	}
+	if n == 0 {
+		return bases, nil
+	}
+	for _, base := range bases[:n] {
+		if err := removeSegmentFiles(l.cfg.Dir, base); err != nil {
+			return nil, err
+		}
+	}
+	l.logger.Info().Int("segments", n).Int64("log_start_offset", start).Msg("deleted segments below the log start offset")
+	return bases[n:], syncDir(l.cfg.Dir)
 }
 
 func ensureDir(dir string) error {
@@ -474,8 +535,9 @@ func crcMatches(f *os.File, pos int64, h BatchHeader) (bool, error) {
 }
 
 // loadEpochs reads leader-epoch-checkpoint, drops entries at or past the log
-// end, adds the epochs seen in the last segment, and rewrites it if changed.
-func (l *Log) loadEpochs(leo int64, seen []epochEntry) error {
+// end, adds the epochs seen in the last segment, drops the entries wholly
+// below the log start, and rewrites it if changed.
+func (l *Log) loadEpochs(leo, start int64, seen []epochEntry) error {
 	path := filepath.Join(l.cfg.Dir, epochCheckpointFile)
 	b, ok, err := readSmallFile(path)
 	if err != nil {
@@ -488,5 +550,5 @@ func (l *Log) loadEpochs(leo int64, seen []epochEntry) error {
 		}
 	}
 	l.epochs.set(es)
-	return l.epochs.update(withAssigned(withTruncatedEnd(es, leo), seen...))
+	return l.epochs.update(withTruncatedStart(withAssigned(withTruncatedEnd(es, leo), seen...), start))
 }

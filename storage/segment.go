@@ -27,6 +27,10 @@ type segment struct {
 
 	size atomic.Int64 // bytes of complete batches
 	next atomic.Int64 // offset after the last batch (base if empty)
+	// deleted is set, under Log.mu, when the segment leaves the segment
+	// list for deletion (retention, DeleteRecordsBefore); ReadResult.Bytes
+	// checks it before touching the segment's file.
+	deleted atomic.Bool
 
 	// Appender-only state: touched under Log.appendMu (or during Open).
 	bytesSinceIndex int64
@@ -88,21 +92,10 @@ func (s *segment) close() error {
 	return errors.Join(errs...)
 }
 
-// remove closes and deletes the segment's files, the .log first so that a
-// crash never leaves a log without the segment while it still has an index
-// (Open deletes orphaned index files).
+// remove closes and deletes the segment's files (see removeSegmentFiles).
 func (s *segment) remove() error {
 	_ = s.close()
-	var errs []error
-	for _, f := range []*os.File{s.log, s.idxFile, s.timeFile} {
-		if err := os.Remove(f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: remove segment %s: %v", ErrIO, s.name(), err)
-	}
-	return nil
+	return removeSegmentFiles(filepath.Dir(s.name()), s.base)
 }
 
 // rel converts an absolute offset into the segment's relative offset.

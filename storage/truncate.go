@@ -13,8 +13,11 @@ import (
 // are dropped from the cache and the checkpoint, DurableOffset is capped at
 // the new end, and pending Sync calls for removed offsets fail with
 // ErrOffsetOutOfRange. offset >= LogEndOffset is a no-op; offset below
-// LogStartOffset is ErrOffsetOutOfRange. Reads prepared before the
-// truncation fail in ReadResult.Bytes with ErrTruncated.
+// LogStartOffset is ErrOffsetOutOfRange. If the cut batch also held
+// LogStartOffset (DeleteRecordsBefore inside a batch), the log start offset
+// comes down to the new end, as Kafka's truncateTo does (min of both), and
+// is checkpointed. Reads prepared before the truncation fail in
+// ReadResult.Bytes with ErrTruncated.
 func (l *Log) TruncateTo(offset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -33,9 +36,20 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.mu.Lock()
 	l.gen++
 	end, err := l.truncateSegmentsLocked(offset)
+	startLowered := err == nil && end < l.start.Load()
+	if startLowered {
+		l.start.Store(end)
+	}
 	l.mu.Unlock()
 	if err != nil {
 		return l.fail(err)
+	}
+	if startLowered {
+		// A stale, higher checkpoint would hide records appended later
+		// from the next Open, so failing to replace it fails the log.
+		if err := writeFileAtomic(l.cfg.Dir, logStartCheckpointFile, encodeLogStartCheckpoint(end)); err != nil {
+			return l.fail(err)
+		}
 	}
 	l.leo.Store(end)
 	if l.durable.Load() > end {

@@ -261,7 +261,7 @@ func TestCLITopicLifecycleRoundTripsRecords(t *testing.T) {
 		t.Errorf("json: values %v, %d null keys, %d empty keys; want 4 values, 1 null key (no separator), 1 empty key", seen, nullKeys, emptyKeys)
 	}
 
-	samsa(t, node, "", "topic", "alter-config", topic, "--set", "retention.ms=60000", "--set", "cleanup.policy=compact,delete")
+	samsa(t, node, "", "topic", "alter-config", topic, "--set", "retention.ms=60000", "--set", "message.timestamp.type=LogAppendTime")
 	waitFor(t, 10*time.Second, "the altered configs in describe", func() error {
 		d, err := describe(t, node, topic)
 		if err != nil {
@@ -270,20 +270,20 @@ func TestCLITopicLifecycleRoundTripsRecords(t *testing.T) {
 		if v, _ := configValue(d, "retention.ms"); v != "60000" {
 			return fmt.Errorf("retention.ms = %q, want 60000", v)
 		}
-		if v, _ := configValue(d, "cleanup.policy"); v != "compact,delete" {
-			return fmt.Errorf("cleanup.policy = %q, want compact,delete", v)
+		if v, _ := configValue(d, "message.timestamp.type"); v != "LogAppendTime" {
+			return fmt.Errorf("message.timestamp.type = %q, want LogAppendTime", v)
 		}
 		return nil
 	})
 
-	samsa(t, node, "", "topic", "alter-config", topic, "--delete", "cleanup.policy")
-	waitFor(t, 10*time.Second, "cleanup.policy to fall back to inherited", func() error {
+	samsa(t, node, "", "topic", "alter-config", topic, "--delete", "message.timestamp.type")
+	waitFor(t, 10*time.Second, "message.timestamp.type to fall back to inherited", func() error {
 		d, err := describe(t, node, topic)
 		if err != nil {
 			return err
 		}
-		if v, set := configValue(d, "cleanup.policy"); set {
-			return fmt.Errorf("cleanup.policy still set on the topic: %q", v)
+		if v, set := configValue(d, "message.timestamp.type"); set {
+			return fmt.Errorf("message.timestamp.type still set on the topic: %q", v)
 		}
 		if v, _ := configValue(d, "retention.ms"); v != "60000" {
 			return fmt.Errorf("deleting one config changed another: retention.ms = %q", v)

@@ -102,10 +102,13 @@ func TestCrashKill9KeepsEveryAcknowledgedRecord(t *testing.T) {
 	}
 	p.Kill()
 	atKill := ackCount.Load()
-	cancel() // writers stop producing; what is buffered fails or was answered before the kill
+	cancel() // writers stop producing
 	writing.Wait()
-	produced.Wait()
+	// An idempotent producer cannot fail a batch whose fate is unknown
+	// until it can talk to a broker again, so records still buffered or in
+	// flight only fail (ErrClientClosed) when the client closes.
 	cl.Close()
+	produced.Wait()
 	mu.Lock()
 	t.Logf("acknowledged %d records before kill -9 (%d when it was sent), %d failed", len(acked), atKill, failed)
 	if len(acked) >= total {
@@ -177,7 +180,8 @@ func TestCleanStopLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := p.Stop(ctx); err != nil {
-		t.Fatalf("SIGTERM: %v", err)
+		// Go on: the records must be there whatever way the process ended.
+		t.Errorf("SIGTERM: %v", err)
 	}
 
 	p2 := harness.StartProcess(t, dir)

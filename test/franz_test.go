@@ -895,18 +895,24 @@ func TestFranzWaitingConsumerGetsNewRecord(t *testing.T) {
 	}()
 
 	p := newKgo(t, n.Bootstrap(), kgo.DefaultProduceTopic(topic))
-	go func() {
-		if err := p.ProduceSync(ctx, kgo.StringRecord("wake up")).FirstErr(); err != nil && ctx.Err() == nil {
-			t.Errorf("produce: %v", err)
+	produced := make(chan error, 1)
+	go func() { produced <- p.ProduceSync(ctx, kgo.StringRecord("wake up")).FirstErr() }()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case err := <-produced:
+			if err != nil {
+				t.Fatalf("produce: %v", err)
+			}
+			produced = nil // acknowledged; keep waiting for the consumer
+		case r := <-got:
+			if string(r.Value) != "wake up" {
+				t.Fatalf("consumer got %q", r.Value)
+			}
+			return
+		case <-timeout:
+			t.Fatal("the waiting consumer did not get the produced record within 20s")
 		}
-	}()
-	select {
-	case r := <-got:
-		if string(r.Value) != "wake up" {
-			t.Fatalf("consumer got %q", r.Value)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the waiting consumer did not get the produced record within 20s")
 	}
 }
 

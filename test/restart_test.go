@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -132,5 +134,60 @@ func TestRestartKeepsTopicsConfigsAndRecords(t *testing.T) {
 		if r.Offset != before.ends["restart-a"][p] {
 			t.Errorf("restart-a-%d: new record at offset %d, want %d", p, r.Offset, before.ends["restart-a"][p])
 		}
+	}
+}
+
+// The idempotent-producer state is rebuilt from the log on restart (KIP-98):
+// a producer's retry of a batch written before the restart is recognised as
+// a duplicate and answered with the original offset, a gap is still refused,
+// and the next sequence is accepted.
+func TestRestartKeepsIdempotentProducerState(t *testing.T) {
+	n := harness.StartNode(t)
+	const topic = "restart-idem"
+	createTopic(t, newAdmin(t, n.Bootstrap()), topic, 1, nil)
+	rc := dialRaw(t, n.Bootstrap())
+	ipr := kmsg.NewPtrInitProducerIDRequest()
+	ipr.SetVersion(4)
+	ipr.TransactionTimeoutMillis = 60000
+	ipr.ProducerID, ipr.ProducerEpoch = -1, -1
+	resp, err := rc.roundTrip(ipr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := resp.(*kmsg.InitProducerIDResponse)
+	if init.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %s", errName(init.ErrorCode))
+	}
+	batch := func(seq int32, values ...string) []byte {
+		recs := make([]rawRecord, len(values))
+		for i, v := range values {
+			recs[i] = rawRecord{value: []byte(v)}
+		}
+		return encodeBatch(batchSpec{producerID: init.ProducerID, producerEpoch: init.ProducerEpoch,
+			baseSequence: seq, firstTs: time.Now().UnixMilli()}, recs)
+	}
+	first := batch(0, "a", "b")
+	second := batch(2, "c")
+	for _, b := range [][]byte{first, second} {
+		if p := produceRaw(t, rc, 11, topic, 0, b); p.ErrorCode != 0 {
+			t.Fatalf("before restart: %s", errName(p.ErrorCode))
+		}
+	}
+
+	n.Restart()
+	adm := newAdmin(t, n.Bootstrap())
+	waitTopicReady(t, adm, topic, 1)
+	rc = dialRaw(t, n.Bootstrap())
+	if p := produceRaw(t, rc, 11, topic, 0, second); p.ErrorCode != 0 || p.BaseOffset != 2 {
+		t.Errorf("retry of the last batch after restart: %s at %d, want no error at the original offset 2", errName(p.ErrorCode), p.BaseOffset)
+	}
+	if p := produceRaw(t, rc, 11, topic, 0, batch(7, "gap")); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Errorf("sequence gap after restart: %s, want OUT_OF_ORDER_SEQUENCE_NUMBER", errName(p.ErrorCode))
+	}
+	if p := produceRaw(t, rc, 11, topic, 0, batch(3, "d")); p.ErrorCode != 0 || p.BaseOffset != 3 {
+		t.Errorf("next sequence after restart: %s at %d, want success at 3", errName(p.ErrorCode), p.BaseOffset)
+	}
+	if end := endOffsets(t, adm, topic)[0]; end != 4 {
+		t.Errorf("end offset %d, want 4 (a retry was appended twice?)", end)
 	}
 }

@@ -76,6 +76,7 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	ccfg.ClusterID = s.ClusterID
 	ccfg.DefaultNumPartitions = s.NumPartitions
 	ccfg.DefaultReplicationFactor = s.DefaultReplicationFactor
+	ccfg.TopicConfigDefaults = s.TopicDefaults
 
 	bcfg := broker.DefaultConfig()
 	bcfg.ListenAddr = s.Listener
@@ -93,6 +94,7 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 		bcfg.Durability = storage.DurabilityPageCache
 	}
 	bcfg.TopicDefaults = s.TopicDefaults
+	bcfg.RetentionCheckInterval = s.RetentionCheckInterval
 	bcfg.StaticConfigs = s.Static
 	bcfg.Server = protocol.DefaultServerConfig()
 	bcfg.Server.Name = "PLAINTEXT"

@@ -47,6 +47,7 @@ var serverKeys = []configKey{
 	{"durability", "fsync", "fsync (acks>=1 answered after fsync) or page-cache"},
 	{"socket.request.max.bytes", 104857600, "largest request accepted, in bytes"},
 	{"connections.max.idle.ms", 600000, "idle client connections are closed after this"},
+	{"log.retention.check.interval.ms", 300000, "how often segments past retention are deleted"},
 	{"log.level", "info", "debug, info, warn or error"},
 	{"log.format", "json", "json or console"},
 }
@@ -81,6 +82,7 @@ type nodeSettings struct {
 	Durability               string
 	MaxRequestBytes          int32
 	IdleTimeout              time.Duration
+	RetentionCheckInterval   time.Duration
 	LogLevel                 string
 	LogFormat                string
 	// TopicDefaults maps topic config names to broker-level defaults.
@@ -200,6 +202,7 @@ func parseSettings(v *viper.Viper, topicKeys map[string]metadata.ConfigDef) (nod
 		Durability:               p.oneOf("durability", "fsync", "page-cache"),
 		MaxRequestBytes:          int32(p.intIn("socket.request.max.bytes", 1024, 1<<31-1)),
 		IdleTimeout:              time.Duration(p.intIn("connections.max.idle.ms", 1, 1<<62)) * time.Millisecond,
+		RetentionCheckInterval:   time.Duration(p.intIn("log.retention.check.interval.ms", 1, 1<<62)) * time.Millisecond,
 		LogLevel:                 p.oneOf("log.level", "debug", "info", "warn", "error"),
 		LogFormat:                p.oneOf("log.format", "json", "console"),
 		TopicDefaults:            make(map[string]string),

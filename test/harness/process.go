@@ -24,27 +24,40 @@ var (
 )
 
 // Binary builds ./cmd/samsa from this tree once per test process and
-// returns its path.
+// returns its path. The binary lives at one fixed place in the temporary
+// directory, replaced atomically by each build (a process still running the
+// old file keeps it), so test runs do not leave a binary behind each.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "samsa-test-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "samsa")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/samsa")
-		cmd.Dir = repoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/samsa: %v\n%s", err, out)
-		}
-	})
+	buildOnce.Do(func() { buildPath, buildErr = build() })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+func build() (string, error) {
+	dir := filepath.Join(os.TempDir(), "samsa-test-bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, "samsa-*.building")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/samsa")
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/samsa: %v\n%s", err, out)
+	}
+	path := filepath.Join(dir, "samsa")
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 func repoRoot() string {
