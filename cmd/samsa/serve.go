@@ -69,6 +69,9 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	if err != nil {
 		return node.Config{}, err
 	}
+	if len(voters) > 1 || (len(voters) == 1 && voters[0].ID != s.NodeID) {
+		return node.Config{}, fmt.Errorf("controller.quorum.voters: only a single voter, this node (%d), is supported in this release", s.NodeID)
+	}
 	ccfg := controller.DefaultConfig()
 	ccfg.RaftBindAddr = raftAddr
 	ccfg.ListenAddr = ctrlAddr
