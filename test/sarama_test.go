@@ -16,12 +16,11 @@ import (
 	"github.com/samsa-io/samsa/test/harness"
 )
 
-// saramaVersion is the newest Kafka version sarama can be told whose every
-// request falls inside what Samsa advertises: sarama does not negotiate
-// versions, and from V4_0_0_0 on it sends DescribeCluster v2, which Samsa
-// does not serve (it advertises 0-1). Everything else sarama sends at 4.x is
-// the same as at 3.9.
-var saramaVersion = sarama.V3_9_0_0
+// saramaVersion is the newest Kafka version sarama knows. sarama picks each
+// request's version from it and then clamps it to the range the broker
+// advertised in ApiVersions (for example DescribeCluster v2 at 4.x becomes
+// v1 against Samsa), so the newest is the strongest test.
+var saramaVersion = sarama.MaxVersion
 
 func saramaConfig() *sarama.Config {
 	c := sarama.NewConfig()

@@ -151,16 +151,23 @@ func runNode(ctx context.Context, s nodeSettings, logOut io.Writer, started func
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
+	// A signal during startup cancels it; the watcher stops as soon as
+	// the node is up so that the next signal reaches the loop below.
 	startCtx, cancelStart := context.WithCancel(ctx)
 	defer cancelStart()
+	startDone := make(chan struct{})
+	watcherDone := make(chan struct{})
 	go func() {
+		defer close(watcherDone)
 		select {
 		case <-sigs:
 			cancelStart()
-		case <-startCtx.Done():
+		case <-startDone:
 		}
 	}()
 	n, err := node.Start(startCtx, cfg)
+	close(startDone)
+	<-watcherDone
 	if err != nil {
 		return err
 	}
