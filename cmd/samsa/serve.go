@@ -44,6 +44,8 @@ func newServerCmd() *cobra.Command {
 
 // newLogger builds the node's logger: JSON, or human-readable console output.
 func newLogger(s nodeSettings, w io.Writer) zerolog.Logger {
+	// Millisecond timestamps: the default format drops them.
+	zerolog.TimeFieldFormat = time.RFC3339Nano
 	level, _ := zerolog.ParseLevel(s.LogLevel)
 	if s.LogFormat == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
