@@ -170,13 +170,20 @@ func (m *Manager) Apply(spec PartitionSpec) (*Partition, error) {
 		}
 		m.mu.parts[spec.TopicPartition] = p
 	}
-	if ok {
+	if ok && segmentSettingsChanged(p.segmentSettings, spec.Storage) {
 		if err := p.log.SetConfig(m.storageConfig(spec)); err != nil {
 			return nil, fmt.Errorf("applying segment settings to %s-%d: %w", spec.Topic, spec.Partition, err)
 		}
 	}
+	p.segmentSettings = spec.Storage
 	p.setState(spec.State, spec.Config)
 	return p, nil
+}
+
+// segmentSettingsChanged compares the topic-controlled segment settings.
+func segmentSettingsChanged(a, b storage.Config) bool {
+	return a.SegmentBytes != b.SegmentBytes || a.SegmentMs != b.SegmentMs ||
+		a.IndexIntervalBytes != b.IndexIntervalBytes || a.SegmentIndexBytes != b.SegmentIndexBytes
 }
 
 func (m *Manager) storageConfig(spec PartitionSpec) storage.Config {
@@ -184,7 +191,9 @@ func (m *Manager) storageConfig(spec PartitionSpec) storage.Config {
 	scfg.Dir = filepath.Join(m.cfg.LogDir, storage.PartitionDirName(spec.Topic, spec.Partition))
 	scfg.TopicID = spec.TopicID
 	scfg.Durability = m.cfg.Durability
-	scfg.Logger = m.cfg.Logger.With().Str("topic", spec.Topic).Int32("partition", spec.Partition).Logger()
+	// storage adds the topic and partition fields itself, from the
+	// directory name; adding them here too repeats the JSON keys.
+	scfg.Logger = m.cfg.Logger
 	return scfg
 }
 

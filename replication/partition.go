@@ -82,6 +82,10 @@ type Partition struct {
 	appendMu  sync.Mutex
 	producers producerState // guarded by appendMu
 
+	// segmentSettings are the storage settings last applied; read and
+	// written only under Manager.mu.
+	segmentSettings storage.Config
+
 	mu struct {
 		sync.Mutex
 		state   LeaderState
@@ -133,8 +137,17 @@ func (p *Partition) rebuildProducerState() error {
 	return nil
 }
 
-// setState applies a new leader state and configuration from metadata.
+// setState applies a new leader state and configuration from metadata. A
+// replica that becomes leader records its epoch in the log's epoch cache at
+// the log end offset, as Kafka does (KIP-101), so that OffsetForLeaderEpoch
+// answers for the current epoch, and for the epochs between the last one
+// with data and it, before the first append of the epoch.
 func (p *Partition) setState(st LeaderState, cfg PartitionConfig) {
+	if st.Leader == p.nodeID && st.LeaderEpoch >= 0 {
+		if err := p.log.AssignLeaderEpoch(st.LeaderEpoch); err != nil {
+			p.logger.Error().Err(err).Int32("epoch", st.LeaderEpoch).Msg("recording the leader epoch failed")
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if st.LeaderEpoch != p.mu.state.LeaderEpoch || st.Leader != p.mu.state.Leader {
@@ -277,12 +290,18 @@ func checkClientBatches(headers []storage.BatchHeader) error {
 
 // checkProducerBatches rejects payloads that mix producers: an idempotent
 // producer sends one batch per partition and request, and the sequence check
-// is made on the first batch.
+// is made on the first batch, so an idempotent batch anywhere in a payload of
+// several would escape it.
 func checkProducerBatches(headers []storage.BatchHeader) error {
-	if headers[0].ProducerID < 0 || len(headers) == 1 {
+	if len(headers) == 1 {
 		return nil
 	}
-	return fmt.Errorf("%d batches in one idempotent produce for one partition: %w", len(headers), kerr.InvalidRecord)
+	for _, h := range headers {
+		if h.ProducerID >= 0 {
+			return fmt.Errorf("%d batches in one idempotent produce for one partition: %w", len(headers), kerr.InvalidRecord)
+		}
+	}
+	return nil
 }
 
 func checkTimestamps(headers []storage.BatchHeader, now int64, cfg PartitionConfig) error {

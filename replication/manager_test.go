@@ -1,0 +1,268 @@
+package replication
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/samsa-io/samsa/storage"
+)
+
+// segmentFiles lists the .log files of a partition directory.
+func segmentFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".log") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func partitionDir(logDir, topic string) string {
+	return filepath.Join(logDir, storage.PartitionDirName(topic, 0))
+}
+
+// TestIdempotenceSurvivesRestart checks KIP-98 idempotence across a broker
+// restart: the producer state is rebuilt from the batch headers in the
+// log, so a retry sent to the restarted broker is still a duplicate and a
+// gap is still out of order.
+func TestIdempotenceSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	m := newTestManager(t, dir)
+	p, err := m.Apply(leaderSpec("t", 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, p, idem(7, 0, 0, 3), -1)                // offsets 0-2
+	produce(t, p, idem(7, 0, 3, 2), -1)                // offsets 3-4
+	produce(t, p, plain(1, time.Now().UnixMilli()), 1) // offset 5
+	produce(t, p, idem(8, 2, 40, 1), 1)                // offset 6
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m = newTestManager(t, dir)
+	p, err = m.Apply(leaderSpec("t", 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hw, leo := p.HighWatermark(), p.LogEndOffset(); hw != 7 || leo != 7 {
+		t.Fatalf("after restart: high watermark %d, log end %d; want 7, 7", hw, leo)
+	}
+	for _, tt := range []struct {
+		s           batchSpec
+		first, last int64
+	}{
+		{idem(7, 0, 3, 2), 3, 4},
+		{idem(7, 0, 0, 3), 0, 2},
+		{idem(8, 2, 40, 1), 6, 6},
+	} {
+		res, err := p.Append(encodeBatch(tt.s), -1)
+		if err != nil {
+			t.Fatalf("retry of producer %d sequence %d: %v", tt.s.pid, tt.s.seq, err)
+		}
+		if !res.Duplicate || res.BaseOffset != tt.first || res.LastOffset != tt.last {
+			t.Fatalf("retry of producer %d sequence %d: %+v, want duplicate at %d-%d",
+				tt.s.pid, tt.s.seq, res, tt.first, tt.last)
+		}
+	}
+	_, err = p.Append(encodeBatch(idem(7, 0, 6, 1)), 1)
+	wantErr(t, err, kerr.OutOfOrderSequenceNumber)
+	_, err = p.Append(encodeBatch(idem(8, 1, 0, 1)), 1)
+	wantErr(t, err, kerr.InvalidProducerEpoch)
+	if res := produce(t, p, idem(7, 0, 5, 1), 1); res.BaseOffset != 7 || res.Duplicate {
+		t.Fatalf("next batch of producer 7: %+v, want new at offset 7", res)
+	}
+}
+
+// TestRetention checks retention.ms (Kafka log retention, cleanup.policy=
+// delete): sealed segments whose records are older than retention are
+// deleted and the log start offset moves up, but never past the high
+// watermark and never the active segment; recent segments stay.
+func TestRetention(t *testing.T) {
+	dir := t.TempDir()
+	m := newTestManager(t, dir)
+	spec := leaderSpec("old", 1, 0)
+	spec.Storage.SegmentBytes = 100 // one batch per segment
+	spec.Config.RetentionMs = 60_000
+	p, err := m.Apply(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := leaderSpec("fresh", 2, 0)
+	fresh.Storage.SegmentBytes = 100
+	fresh.Config.RetentionMs = 60_000
+	q, err := m.Apply(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	old := time.Now().Add(-time.Hour).UnixMilli()
+	produce(t, p, plain(1, old), 1)
+	produce(t, p, plain(1, old), 1)
+	for range 3 {
+		produce(t, q, plain(1, time.Now().UnixMilli()), 1)
+	}
+	// Two more appended but not committed: the high watermark stays at 2.
+	if _, err := p.Append(encodeBatch(plain(1, old)), 1); err != nil {
+		t.Fatal(err)
+	}
+	last, err := p.Append(encodeBatch(plain(1, old)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(segmentFiles(t, partitionDir(dir, "old"))); got != 4 {
+		t.Fatalf("%d segments, want 4 (segment.bytes 100, one batch each)", got)
+	}
+
+	now := time.Now()
+	if n := m.ApplyRetention(now); n != 2 {
+		t.Fatalf("retention deleted %d segments, want 2 (those below the high watermark 2)", n)
+	}
+	if start, hw := p.LogStartOffset(), p.HighWatermark(); start != 2 || hw != 2 {
+		t.Fatalf("log start %d, high watermark %d; want 2, 2", start, hw)
+	}
+	if got := len(segmentFiles(t, partitionDir(dir, "old"))); got != 2 {
+		t.Fatalf("%d segments left, want 2", got)
+	}
+	if got := len(segmentFiles(t, partitionDir(dir, "fresh"))); got != 3 {
+		t.Fatalf("fresh topic has %d segments, want all 3", got)
+	}
+	_, err = p.Read(0, 1<<20, noEpoch)
+	wantErr(t, err, kerr.OffsetOutOfRange)
+	if off, _, _, _, err := p.ListOffset(ListEarliest, noEpoch); err != nil || off != 2 {
+		t.Fatalf("earliest offset %d, err %v; want 2", off, err)
+	}
+	if n := m.ApplyRetention(now); n != 0 {
+		t.Fatalf("second pass deleted %d segments, want 0: the rest is at or above the high watermark", n)
+	}
+
+	if err := p.WaitAcked(t.Context(), last, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.ApplyRetention(now); n != 1 {
+		t.Fatalf("retention after commit deleted %d segments, want 1 (never the active one)", n)
+	}
+	if start := p.LogStartOffset(); start != 3 {
+		t.Fatalf("log start %d, want 3", start)
+	}
+	if h := headersAt(t, p, 3); h.BaseOffset != 3 {
+		t.Fatalf("active segment batch at %d, want 3", h.BaseOffset)
+	}
+}
+
+// TestApplyReplacesRecreatedTopic checks KIP-516 topic ids: when the
+// metadata names a partition with a new topic id (the topic was deleted
+// and recreated under the same name), the old replica and its data are
+// removed, whether the partition was open or left on disk by a broker that
+// stopped before the deletion finished.
+func TestApplyReplacesRecreatedTopic(t *testing.T) {
+	dir := t.TempDir()
+	m := newTestManager(t, dir)
+	old, err := m.Apply(leaderSpec("t", 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, old, plain(3, time.Now().UnixMilli()), 1)
+
+	p, err := m.Apply(leaderSpec("t", 2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p == old || p.TopicID != leaderSpec("t", 2, 0).TopicID || p.LogEndOffset() != 0 || p.HighWatermark() != 0 {
+		t.Fatalf("recreated topic: id %x, log end %d, hw %d; want a fresh log", p.TopicID, p.LogEndOffset(), p.HighWatermark())
+	}
+	_, err = old.Append(encodeBatch(plain(1, time.Now().UnixMilli())), 1)
+	wantErr(t, err, ErrClosed)
+	produce(t, p, plain(1, time.Now().UnixMilli()), 1)
+
+	// The same after a restart: the directory on disk has the old id.
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = newTestManager(t, dir)
+	p, err = m.Apply(leaderSpec("t", 3, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.LogEndOffset() != 0 {
+		t.Fatalf("recreated topic after restart: log end %d, want 0", p.LogEndOffset())
+	}
+	// And the same id keeps its data.
+	produce(t, p, plain(2, time.Now().UnixMilli()), 1)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = newTestManager(t, dir)
+	if p, err = m.Apply(leaderSpec("t", 3, 0)); err != nil || p.LogEndOffset() != 2 {
+		t.Fatalf("reopened topic: err %v; want log end 2", err)
+	}
+}
+
+// TestRemove checks partition reassignment and topic deletion: Remove
+// without delete closes the replica and keeps its data for a later Apply;
+// with delete it removes the partition directory. A removed replica
+// answers NOT_LEADER_OR_FOLLOWER.
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	m := newTestManager(t, dir)
+	moved, err := m.Apply(leaderSpec("moved", 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := m.Apply(leaderSpec("deleted", 2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, moved, plain(1, time.Now().UnixMilli()), 1)
+	produce(t, deleted, plain(1, time.Now().UnixMilli()), 1)
+	if got := m.Partitions(); !slices.Equal(got, []TopicPartition{{"deleted", 0}, {"moved", 0}}) {
+		t.Fatalf("partitions %v", got)
+	}
+
+	if err := m.Remove(TopicPartition{moved.Topic, moved.Index}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove(TopicPartition{deleted.Topic, deleted.Index}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove(TopicPartition{"absent", 0}, true); err != nil {
+		t.Fatalf("removing an absent partition: %v", err)
+	}
+	if _, ok := m.Get(TopicPartition{"moved", 0}); ok {
+		t.Fatal("removed partition still hosted")
+	}
+	if _, err := os.Stat(partitionDir(dir, "deleted")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("deleted partition directory: %v, want it gone", err)
+	}
+	_, err = moved.Append(encodeBatch(plain(1, time.Now().UnixMilli())), 1)
+	wantErr(t, err, kerr.NotLeaderForPartition)
+	_, err = deleted.Read(0, 1<<20, noEpoch)
+	wantErr(t, err, kerr.NotLeaderForPartition)
+
+	back, err := m.Apply(leaderSpec("moved", 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.LogEndOffset() != 1 || back.HighWatermark() != 1 {
+		t.Fatalf("moved back: log end %d, hw %d; want 1, 1", back.LogEndOffset(), back.HighWatermark())
+	}
+
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Apply(leaderSpec("moved", 1, 0))
+	wantErr(t, err, ErrClosed)
+}
