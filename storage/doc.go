@@ -63,6 +63,41 @@ silently mis-stamped: any torn or flipped byte from attributes on fails the
 CRC, and a torn offset or length field breaks the framing or the offset
 order that recovery checks.
 
+# Records
+
+The log stores batches and never re-encodes their records; DecodeRecords
+(records.go, codec.go) reads them when a record-level answer is needed. Each
+record is (protocol guide, "Record"; zigzag varints):
+
+	length          varint   bytes of the record after this field
+	attributes      int8     unused
+	timestampDelta  varlong  from the batch's baseTimestamp
+	offsetDelta     varint   from the batch's baseOffset
+	keyLength       varint   negative = null
+	key             bytes
+	valueLength     varint   negative = null
+	value           bytes
+	headerCount     varint
+	headers         [keyLength varint, key, valueLength varint, value]
+
+The records section is compressed as a whole per attributes&7: gzip, snappy
+(a plain block, or snappy-java's xerial framing: magic 82 'SNAPPY' 00, two
+int32 versions, then [int32 length][block] chunks), the LZ4 frame format, or
+zstd. A record's timestamp is baseTimestamp+timestampDelta, or maxTimestamp
+for a LogAppendTime batch. Decompression is bounded (64 MiB plus 16 times the
+compressed size, at most 1 GiB) so hostile bytes cannot exhaust memory.
+
+Timestamp lookups are per record, as in Kafka: the indexes and the batch
+headers find the candidate batch, and only that batch is read and decoded.
+OffsetForTimestamp answers with the first record, in offset order, at or
+after the log start offset whose timestamp is >= the target; MaxTimestamp
+(KIP-734) with the first record carrying the largest timestamp, decoding
+the batch the segment remembers as first reaching it. A batch that cannot
+be decoded is answered at batch granularity (base offset, maxTimestamp)
+with a warning. Append decodes nothing, except that for an uncompressed
+batch it walks the records of the batch holding the new maximum to fill
+AppendInfo.OffsetOfMaxTimestamp exactly.
+
 # Indexes
 
 .index holds 8-byte entries: int32 offset relative to the segment's base

@@ -43,15 +43,20 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		t.Skip("run with -update-fuzz-corpus to rewrite the seed corpus")
 	}
 	for _, target := range []string{"FuzzParseBatchHeader", "FuzzValidateBatches", "FuzzRecovery"} {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		writeFuzzSeeds(t, target, fuzzSeeds())
+	}
+	writeFuzzSeeds(t, "FuzzDecodeRecords", decodeRecordsSeeds(t))
+}
+
+func writeFuzzSeeds(t *testing.T, target string, seeds map[string][]byte) {
+	dir := filepath.Join("testdata", "fuzz", target)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range seeds {
+		content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
-		}
-		for name, b := range fuzzSeeds() {
-			content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 }

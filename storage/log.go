@@ -21,8 +21,11 @@ type AppendInfo struct {
 	LogAppendTime int64
 	// MaxTimestamp is the largest batch MaxTimestamp appended, -1 if none.
 	MaxTimestamp int64
-	// OffsetOfMaxTimestamp is the base offset of the first batch carrying
-	// MaxTimestamp, -1 if none (batch granularity, like MaxTimestamp()).
+	// OffsetOfMaxTimestamp is the offset of the first record carrying
+	// MaxTimestamp, -1 if none. It is exact for an uncompressed batch, whose
+	// records are walked here (~60 ns a record); for a compressed batch it is
+	// the batch's base offset, since decompressing on the append path costs
+	// too much (Log.MaxTimestamp decodes the batch at lookup time instead).
 	OffsetOfMaxTimestamp int64
 }
 
@@ -227,7 +230,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, logAppendTime int64) (Ap
 	if err := l.appendLocked(batches, hs); err != nil {
 		return AppendInfo{}, err
 	}
-	return appendInfo(hs, logAppendTime), nil
+	return appendInfo(batches, hs, logAppendTime), nil
 }
 
 // stampAll stamps every batch of b and updates hs to match.
@@ -277,10 +280,11 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	if err := l.appendLocked(batches, hs); err != nil {
 		return AppendInfo{}, err
 	}
-	return appendInfo(hs, -1), nil
+	return appendInfo(batches, hs, -1), nil
 }
 
-func appendInfo(hs []BatchHeader, logAppendTime int64) AppendInfo {
+// appendInfo describes the stamped batches b with headers hs.
+func appendInfo(b []byte, hs []BatchHeader, logAppendTime int64) AppendInfo {
 	info := AppendInfo{
 		BaseOffset: hs[0].BaseOffset, LastOffset: hs[len(hs)-1].LastOffset(),
 		LogAppendTime: -1, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1,
@@ -288,9 +292,19 @@ func appendInfo(hs []BatchHeader, logAppendTime int64) AppendInfo {
 	if logAppendTime >= 0 {
 		info.LogAppendTime = logAppendTime
 	}
-	for _, h := range hs {
+	var best []byte
+	bestIdx := -1
+	pos := int64(0)
+	for i, h := range hs {
 		if h.MaxTimestamp > info.MaxTimestamp {
 			info.MaxTimestamp, info.OffsetOfMaxTimestamp = h.MaxTimestamp, h.BaseOffset
+			best, bestIdx = b[pos:pos+h.Size()], i
+		}
+		pos += h.Size()
+	}
+	if bestIdx >= 0 && hs[bestIdx].Compression() == CodecNone {
+		if off, ok := offsetOfMaxTimestamp(best, hs[bestIdx]); ok {
+			info.OffsetOfMaxTimestamp = off
 		}
 	}
 	return info

@@ -238,25 +238,45 @@ func TestEndOffsetForEpochBelowFirstEpoch(t *testing.T) {
 }
 
 // tsModel is the expected answer of the timestamp lookups, computed by brute
-// force over the batches appended.
+// force over the records of the batches appended. The batches come from
+// makeBatch, whose record i has offset delta i and timestamp
+// FirstTimestamp + i*step, so the records follow from the header alone.
 type tsModel struct{ hs []BatchHeader }
 
-func (m tsModel) offsetFor(ts int64) (int64, int64, bool) {
+// records calls fn with the offset and timestamp of every record in order.
+func (m tsModel) records(fn func(off, ts int64) bool) {
 	for _, h := range m.hs {
-		if h.MaxTimestamp >= ts {
-			return h.BaseOffset, h.MaxTimestamp, true
+		step := int64(0)
+		if h.LastOffsetDelta > 0 {
+			step = (h.MaxTimestamp - h.FirstTimestamp) / int64(h.LastOffsetDelta)
+		}
+		for i := int64(0); i <= int64(h.LastOffsetDelta); i++ {
+			if !fn(h.BaseOffset+i, h.FirstTimestamp+i*step) {
+				return
+			}
 		}
 	}
-	return -1, -1, false
+}
+
+func (m tsModel) offsetFor(ts int64) (int64, int64, bool) {
+	off, got, found := int64(-1), int64(-1), false
+	m.records(func(o, t int64) bool {
+		if t >= ts {
+			off, got, found = o, t, true
+		}
+		return !found
+	})
+	return off, got, found
 }
 
 func (m tsModel) max() (int64, int64) {
 	ts, off := int64(-1), int64(-1)
-	for _, h := range m.hs {
-		if h.MaxTimestamp > ts {
-			ts, off = h.MaxTimestamp, h.BaseOffset
+	m.records(func(o, t int64) bool {
+		if t > ts {
+			ts, off = t, o
 		}
-	}
+		return true
+	})
 	return ts, off
 }
 
@@ -275,7 +295,7 @@ func checkTimestamps(t testing.TB, l *Log, m tsModel, probes []int64) {
 	}
 }
 
-// ListOffsets by timestamp and MAX_TIMESTAMP (KIP-734), at batch granularity,
+// ListOffsets by timestamp and MAX_TIMESTAMP (KIP-734), per record,
 // with timestamps that go up and down across segments and index entries.
 func TestTimestampLookups(t *testing.T) {
 	cfg := smallConfig(t, t.TempDir())

@@ -148,12 +148,15 @@ func readSegment(seg *segment, res *ReadResult, offset, maxBytes, limit int64) (
 	}
 }
 
-// OffsetForTimestamp returns the base offset and max timestamp of the first
-// batch whose MaxTimestamp >= ts (ListOffsets by timestamp, at batch
-// granularity), found through the time and offset indexes. found is false if
-// no batch qualifies. Batches wholly below LogStartOffset are skipped, and an
-// answer inside the batch holding LogStartOffset is raised to it (Kafka
-// searches from the log start offset too), so the offset can be fetched.
+// OffsetForTimestamp answers ListOffsets by timestamp per record, as Kafka's
+// LogSegment.findOffsetByTimestamp does: the offset and timestamp of the
+// first record, in offset order, whose timestamp is >= ts and whose offset
+// is >= LogStartOffset (so the answer can be fetched). found is false if no
+// record qualifies. The candidate batches (MaxTimestamp >= ts) are found
+// through the time and offset indexes and only those are decoded, one at a
+// time, until a record qualifies. A batch that cannot be decoded is answered
+// at batch granularity (its base offset, raised to LogStartOffset, and its
+// MaxTimestamp), with a warning: the lookup still points at the right batch.
 func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -173,27 +176,65 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found
 		if ok {
 			from = max(seg.base+rel, start)
 		}
-		sc := newHeaderScanner(seg.log, seg.size.Load())
-		pos, h, found, err := seg.locate(sc, from)
-		for found && err == nil && h.BaseOffset < leo {
-			if h.MaxTimestamp >= ts {
-				return max(h.BaseOffset, start), h.MaxTimestamp, true, nil
-			}
-			if pos += h.Size(); pos >= sc.end {
-				break
-			}
-			h, err = sc.header(pos)
-		}
-		if err != nil {
-			return -1, -1, false, err
+		offset, timestamp, found, err = l.offsetForTimestampIn(seg, from, ts, start, leo)
+		if found || err != nil {
+			return offset, timestamp, found, err
 		}
 	}
 	return -1, -1, false, nil
 }
 
-// MaxTimestamp returns the largest batch MaxTimestamp in the log and the base
-// offset of the first batch carrying it (ListOffsets MAX_TIMESTAMP, KIP-734,
-// at batch granularity), or -1, -1 if no batch has a timestamp.
+// offsetForTimestampIn scans seg from the batch holding from for the first
+// record at or after start with a timestamp >= ts. The caller holds l.mu.
+func (l *Log) offsetForTimestampIn(seg *segment, from, ts, start, leo int64) (int64, int64, bool, error) {
+	sc := newHeaderScanner(seg.log, seg.size.Load())
+	pos, h, found, err := seg.locate(sc, from)
+	for found && err == nil && h.BaseOffset < leo {
+		if h.MaxTimestamp >= ts {
+			off, rts, ok, err := l.firstRecordAtOrAfter(seg, pos, h, ts, start)
+			if ok || err != nil {
+				return off, rts, ok, err
+			}
+		}
+		if pos += h.Size(); pos >= sc.end {
+			break
+		}
+		h, err = sc.header(pos)
+	}
+	return -1, -1, false, err
+}
+
+// firstRecordAtOrAfter decodes the batch h at pos of seg and returns the
+// first record with offset >= start and timestamp >= ts. The caller holds
+// l.mu, which keeps the file open and its bytes in place.
+func (l *Log) firstRecordAtOrAfter(seg *segment, pos int64, h BatchHeader, ts, start int64) (int64, int64, bool, error) {
+	b, err := readBatchAt(seg, pos, h)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	var off, rts int64
+	found := false
+	err = walkRecords(b, false, func(r *Record) bool {
+		if r.Offset >= start && r.Timestamp >= ts {
+			off, rts, found = r.Offset, r.Timestamp, true
+		}
+		return !found
+	})
+	if err != nil && !found {
+		l.logger.Warn().Err(err).Str("file", seg.name()).Int64("position", pos).Int64("base_offset", h.BaseOffset).
+			Msg("cannot decode the records of a batch; answering the timestamp lookup at batch granularity")
+		return max(h.BaseOffset, start), h.MaxTimestamp, true, nil
+	}
+	return off, rts, found, nil
+}
+
+// MaxTimestamp answers ListOffsets MAX_TIMESTAMP (KIP-734): the largest
+// timestamp in the log and the offset of the first record carrying it, or
+// -1, -1 if no batch has a timestamp. The segments remember which batch
+// first reached the largest batch MaxTimestamp; that batch is decoded here
+// to find the record. If it cannot be read or decoded, or no record carries
+// its MaxTimestamp (a producer that set the header wrong), the answer falls
+// back to the batch's base offset.
 func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -213,10 +254,44 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 		return -1, -1
 	}
 	sc := newHeaderScanner(best.log, best.size.Load())
-	if _, h, found, err := best.locate(sc, last); err == nil && found {
-		return ts, h.BaseOffset
+	pos, h, found, err := best.locate(sc, last)
+	if err != nil || !found {
+		return ts, last
 	}
-	return ts, last
+	b, err := readBatchAt(best, pos, h)
+	if err == nil {
+		if off, ok := offsetOfMaxTimestamp(b, h); ok {
+			return ts, off
+		}
+	}
+	l.logger.Warn().AnErr("error", err).Str("file", best.name()).Int64("position", pos).Int64("base_offset", h.BaseOffset).
+		Msg("no record found carrying the batch max timestamp; answering MAX_TIMESTAMP with the batch base offset")
+	return ts, h.BaseOffset
+}
+
+// offsetOfMaxTimestamp is the offset of the first record of batch b (header
+// h) whose timestamp equals the batch MaxTimestamp. ok is false if b cannot
+// be decoded or no record carries it.
+func offsetOfMaxTimestamp(b []byte, h BatchHeader) (offset int64, ok bool) {
+	err := walkRecords(b, false, func(r *Record) bool {
+		if r.Timestamp == h.MaxTimestamp {
+			offset, ok = r.Offset, true
+		}
+		return !ok
+	})
+	return offset, ok && err == nil
+}
+
+// readBatchAt reads the whole batch h at pos of seg.
+func readBatchAt(seg *segment, pos int64, h BatchHeader) ([]byte, error) {
+	b := make([]byte, h.Size())
+	if n, err := seg.log.ReadAt(b, pos); n < len(b) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("%w: read batch of %s at byte %d: %v", ErrIO, seg.name(), pos, err)
+	}
+	return b, nil
 }
 
 // ScanBatchHeaders calls fn for every batch header from the batch containing

@@ -35,9 +35,12 @@ const (
 	// phaseTimeout bounds one produce or consume phase: a broker that stops
 	// answering fails the benchmark instead of hanging `make bench`.
 	phaseTimeout = 2 * time.Minute
-	// maxRecords caps b.N so an explicit -benchtime Nx (or a very fast
-	// machine) cannot fill the disk: 1 KiB x 2M is 2 GiB per sub-benchmark.
-	maxRecords = 2_000_000
+	// maxBytes caps b.N x record size, so an explicit -benchtime Nx (or a
+	// much faster machine) fails fast instead of filling the disk. A
+	// sub-benchmark's topic is deleted when it ends.
+	maxBytes = 4 << 30
+	// consumeCorpusBytes is the payload BenchmarkConsume reads, and rereads.
+	consumeCorpusBytes = 256 << 20
 )
 
 type shape struct {
@@ -70,6 +73,7 @@ func BenchmarkProduce(b *testing.B) {
 				topic := "bench-produce-" + sanitize(name)
 				createTopic(b, adm, topic, parts)
 				b.Run(name, func(b *testing.B) {
+					capN(b, s.recordSize)
 					produceN(b, n.Bootstrap(), topic, s.recordSize, am.acks, b.N, true)
 				})
 				deleteTopic(b, adm, topic)
@@ -79,9 +83,10 @@ func BenchmarkProduce(b *testing.B) {
 }
 
 // BenchmarkConsume: records/s reading back records already on the node (and
-// in the page cache), from the offsets the untimed produce started at, for
-// each record size and partition count. Acks play no part in reading; the
-// records are produced with acks=all.
+// in the page cache), for each record size and partition count. A corpus of
+// consumeCorpusBytes is produced once per sub-benchmark, untimed, with
+// acks=all; a run of b.N records reads it from the start, as many passes as
+// b.N needs, with a fresh client per pass. Acks play no part in reading.
 func BenchmarkConsume(b *testing.B) {
 	n := harness.StartNode(b)
 	adm := newAdmin(b, n.Bootstrap())
@@ -90,20 +95,20 @@ func BenchmarkConsume(b *testing.B) {
 			name := fmt.Sprintf("%s/p%d", s.name, parts)
 			topic := "bench-consume-" + sanitize(name)
 			createTopic(b, adm, topic, parts)
+			var from, to map[int32]int64
 			b.Run(name, func(b *testing.B) {
-				capN(b)
-				from := endOffsets(b, adm, topic)
-				b.StopTimer()
-				produceN(b, n.Bootstrap(), topic, s.recordSize, kgo.AllISRAcks(), b.N, false)
-				to := endOffsets(b, adm, topic)
+				capN(b, s.recordSize)
+				if from == nil { // the first run of this sub-benchmark
+					from = endOffsets(b, adm, topic)
+					produceN(b, n.Bootstrap(), topic, s.recordSize, kgo.AllISRAcks(), consumeCorpusBytes/s.recordSize, false)
+					to = endOffsets(b, adm, topic)
+				}
 				b.SetBytes(int64(s.recordSize))
 				b.ResetTimer()
-				b.StartTimer()
-				got := consumeRange(b, n.Bootstrap(), topic, from, to)
-				b.StopTimer()
-				if got != int64(b.N) {
-					b.Fatalf("consumed %d records, want %d", got, b.N)
+				for left := int64(b.N); left > 0; {
+					left -= consumeRange(b, n.Bootstrap(), topic, from, to, left)
 				}
+				b.StopTimer()
 				reportRate(b)
 			})
 			deleteTopic(b, adm, topic)
@@ -116,7 +121,6 @@ func BenchmarkConsume(b *testing.B) {
 // connects the client and obtains its producer ID before the timer starts.
 func produceN(b *testing.B, bootstrap, topic string, size int, acks kgo.Acks, count int, timed bool) {
 	b.Helper()
-	capN(b)
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(bootstrap),
 		kgo.ClientID("samsa-bench-producer"),
@@ -173,9 +177,10 @@ func produceN(b *testing.B, bootstrap, topic string, size int, acks kgo.Acks, co
 	}
 }
 
-// consumeRange reads every record in [from, to) per partition with a fresh
-// client assigned the partitions directly (no group), as kload does.
-func consumeRange(b *testing.B, bootstrap, topic string, from, to map[int32]int64) int64 {
+// consumeRange reads the records in [from, to) per partition, at most limit
+// of them, with a fresh client assigned the partitions directly (no group),
+// as kload does. It returns how many it read.
+func consumeRange(b *testing.B, bootstrap, topic string, from, to map[int32]int64, limit int64) int64 {
 	b.Helper()
 	var want int64
 	offsets := map[int32]kgo.Offset{}
@@ -183,6 +188,10 @@ func consumeRange(b *testing.B, bootstrap, topic string, from, to map[int32]int6
 		want += to[p] - o
 		offsets[p] = kgo.NewOffset().At(o)
 	}
+	if want == 0 {
+		b.Fatalf("nothing to consume in %s", topic)
+	}
+	want = min(want, limit)
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(bootstrap),
 		kgo.ClientID("samsa-bench-consumer"),
@@ -208,7 +217,7 @@ func consumeRange(b *testing.B, bootstrap, topic string, from, to map[int32]int6
 		}
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			for _, r := range p.Records {
-				if r.Offset < to[p.Partition] {
+				if r.Offset < to[p.Partition] && got < want {
 					got++
 				}
 			}
@@ -217,9 +226,9 @@ func consumeRange(b *testing.B, bootstrap, topic string, from, to map[int32]int6
 	return got
 }
 
-func capN(b *testing.B) {
-	if b.N > maxRecords {
-		b.Fatalf("b.N = %d records exceeds the cap of %d; lower -benchtime", b.N, maxRecords)
+func capN(b *testing.B, size int) {
+	if int64(b.N)*int64(size) > maxBytes {
+		b.Fatalf("b.N = %d records of %d B exceeds the cap of %d B; lower -benchtime", b.N, size, int64(maxBytes))
 	}
 }
 
