@@ -71,24 +71,6 @@ func samsaFails(t *testing.T, node *harness.Node, stdin string, args ...string) 
 	return res
 }
 
-// waitFor retries check until it returns nil or timeout passes. Metadata
-// reaches the broker through the metadata log, so a describe right after a
-// create or delete may briefly see the old state.
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // The JSON shapes the CLI prints, as much of them as the tests read.
 type (
 	topicListEntry struct {
@@ -179,7 +161,7 @@ func TestCLITopicLifecycleRoundTripsRecords(t *testing.T) {
 		t.Errorf("create printed %q, want it to name the topic", res.stdout)
 	}
 
-	waitFor(t, 10*time.Second, "the topic in the list", func() error {
+	eventually(t, 10*time.Second, "the topic in the list", func() error {
 		for _, e := range listTopics(t, node) {
 			if e.Name == topic {
 				if e.Partitions != 3 || e.ReplicationFactor != 1 {
@@ -191,7 +173,7 @@ func TestCLITopicLifecycleRoundTripsRecords(t *testing.T) {
 		return fmt.Errorf("%s not listed", topic)
 	})
 
-	waitFor(t, 10*time.Second, "every partition to have a leader", func() error {
+	eventually(t, 10*time.Second, "every partition to have a leader", func() error {
 		d, err := describe(t, node, topic)
 		if err != nil {
 			return err
@@ -262,7 +244,7 @@ func TestCLITopicLifecycleRoundTripsRecords(t *testing.T) {
 	}
 
 	samsa(t, node, "", "topic", "alter-config", topic, "--set", "retention.ms=60000", "--set", "message.timestamp.type=LogAppendTime")
-	waitFor(t, 10*time.Second, "the altered configs in describe", func() error {
+	eventually(t, 10*time.Second, "the altered configs in describe", func() error {
 		d, err := describe(t, node, topic)
 		if err != nil {
 			return err
@@ -277,7 +259,7 @@ func TestCLITopicLifecycleRoundTripsRecords(t *testing.T) {
 	})
 
 	samsa(t, node, "", "topic", "alter-config", topic, "--delete", "message.timestamp.type")
-	waitFor(t, 10*time.Second, "message.timestamp.type to fall back to inherited", func() error {
+	eventually(t, 10*time.Second, "message.timestamp.type to fall back to inherited", func() error {
 		d, err := describe(t, node, topic)
 		if err != nil {
 			return err
@@ -292,7 +274,7 @@ func TestCLITopicLifecycleRoundTripsRecords(t *testing.T) {
 	})
 
 	samsa(t, node, "", "topic", "delete", topic)
-	waitFor(t, 10*time.Second, "the topic to be gone", func() error {
+	eventually(t, 10*time.Second, "the topic to be gone", func() error {
 		for _, e := range listTopics(t, node) {
 			if e.Name == topic {
 				return fmt.Errorf("%s still listed", topic)
@@ -328,7 +310,7 @@ func TestCLIRefusesBadTopicRequests(t *testing.T) {
 func TestCLIConsumeOfEmptyTopicExitsAtOnce(t *testing.T) {
 	node := harness.StartNode(t)
 	samsa(t, node, "", "topic", "create", "empty", "--partitions", "2", "--replication-factor", "1")
-	waitFor(t, 10*time.Second, "the topic to be readable", func() error {
+	eventually(t, 10*time.Second, "the topic to be readable", func() error {
 		res := runCLI(t, node, "", "consume", "empty")
 		if res.err != nil {
 			return fmt.Errorf("%v: %s", res.err, res.stderr)
@@ -345,7 +327,7 @@ func TestCLIConsumeOfEmptyTopicExitsAtOnce(t *testing.T) {
 func TestCLIProduceAndConsumeOnePartitionFromAnOffset(t *testing.T) {
 	node := harness.StartNode(t)
 	samsa(t, node, "", "topic", "create", "p", "--partitions", "2", "--replication-factor", "1")
-	waitFor(t, 10*time.Second, "the topic to take records", func() error {
+	eventually(t, 10*time.Second, "the topic to take records", func() error {
 		if res := runCLI(t, node, "r0\nr1\nr2\nr3\n", "produce", "p", "--partition", "1"); res.err != nil {
 			return fmt.Errorf("%v: %s", res.err, res.stderr)
 		}
@@ -391,7 +373,7 @@ func TestCLIProduceAndConsumeOnePartitionFromAnOffset(t *testing.T) {
 func TestCLIConsumeFollowEndsCleanlyOnSIGINT(t *testing.T) {
 	node := harness.StartNode(t)
 	samsa(t, node, "", "topic", "create", "live", "--partitions", "1", "--replication-factor", "1")
-	waitFor(t, 10*time.Second, "the topic to take records", func() error {
+	eventually(t, 10*time.Second, "the topic to take records", func() error {
 		if res := runCLI(t, node, "first\n", "produce", "live"); res.err != nil {
 			return fmt.Errorf("%v: %s", res.err, res.stderr)
 		}
