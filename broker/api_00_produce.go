@@ -63,9 +63,11 @@ func (b *Broker) handleProduce(_ context.Context, req *protocol.Request) protoco
 	if len(pending) == 0 {
 		return protocol.Respond(resp)
 	}
-	timeout := time.Duration(r.TimeoutMillis) * time.Millisecond
+	// Copied out so the wait does not keep the request (and its records)
+	// alive.
+	acks, timeout := r.Acks, time.Duration(r.TimeoutMillis)*time.Millisecond
 	return protocol.Later(func(ctx context.Context) (kmsg.Response, error) {
-		b.waitAcks(ctx, pending, r.Acks, timeout)
+		b.waitAcks(ctx, pending, acks, timeout)
 		return resp, nil
 	})
 }
@@ -92,6 +94,12 @@ func (b *Broker) waitAcks(ctx context.Context, pending []pendingAck, acks int16,
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
+	}
+	if len(pending) == 1 {
+		if err := pending[0].part.WaitAcked(ctx, pending[0].res, acks); err != nil {
+			setProduceError(pending[0].out, err)
+		}
+		return
 	}
 	var wg sync.WaitGroup
 	for _, p := range pending {

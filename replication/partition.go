@@ -325,6 +325,9 @@ func checkTimestamps(headers []storage.BatchHeader, now int64, cfg PartitionConf
 // become durable and committed.
 func (p *Partition) WaitAcked(ctx context.Context, res AppendResult, acks int16) error {
 	next := res.LastOffset + 1
+	if p.HighWatermark() >= next {
+		return nil // already durable and committed (e.g. a duplicate)
+	}
 	if err := p.log.Sync(ctx, next); err != nil {
 		return fmt.Errorf("waiting for %s-%d to be durable: %w", p.Topic, p.Index, err)
 	}
