@@ -160,7 +160,7 @@ func (b *Broker) applySessionChanges(img *metadata.Image, r *kmsg.FetchRequest, 
 			name, _ = topicNameByID(img, ft.TopicID)
 		}
 		for _, p := range ft.Partitions {
-			s.forget(sessionKey{name, p})
+			s.forget(sessionKey{name, ft.TopicID, p})
 		}
 	}
 }

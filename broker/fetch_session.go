@@ -35,8 +35,11 @@ type sessionPartition struct {
 	lastError                     int16
 }
 
+// sessionKey names a session partition by topic name and, for v13+
+// sessions, topic id, so that two unknown ids never share an entry.
 type sessionKey struct {
 	topic     string
+	topicID   [16]byte
 	partition int32
 }
 
@@ -126,7 +129,7 @@ func nextSessionEpoch(e int32) int32 {
 
 // upsert adds or updates a partition's fetch position.
 func (fs *fetchSession) upsert(sp sessionPartition) {
-	k := sessionKey{sp.topic, sp.partition}
+	k := sessionKey{sp.topic, sp.topicID, sp.partition}
 	if cur, ok := fs.parts[k]; ok {
 		cur.fetchOffset, cur.maxBytes, cur.leaderEpoch = sp.fetchOffset, sp.maxBytes, sp.leaderEpoch
 		return

@@ -118,7 +118,7 @@ func TestFetchSessionEviction(t *testing.T) {
 	}
 }
 
-func key(topic string, p int32) sessionKey { return sessionKey{topic, p} }
+func key(topic string, p int32) sessionKey { return sessionKey{topic: topic, partition: p} }
 
 // TestFetchSessionUpsertForget checks how an incremental fetch edits the
 // session (KIP-227): listed partitions are added or get their new fetch
