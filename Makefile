@@ -18,6 +18,9 @@ dev: build
 # Unit, integration and client-compatibility tests. Tests that need kcat or
 # python3-confluent-kafka skip with the reason when those are missing.
 test:
+	@command -v kcat >/dev/null 2>&1 || echo "note: kcat is not installed (apt-get install kcat): the kcat compatibility test will skip"
+	@python3 -c 'import confluent_kafka' >/dev/null 2>&1 || /usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1 || \
+	  echo "note: confluent_kafka is not importable (apt-get install python3-confluent-kafka): the Python client test will skip"
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
