@@ -31,8 +31,24 @@ var errReplicaFetchUnsupported = fmt.Errorf("fetching as a replica is not suppor
 func (b *Broker) handleFetch(_ context.Context, req *protocol.Request) protocol.Reply {
 	r := req.Body.(*kmsg.FetchRequest)
 	return protocol.Later(func(ctx context.Context) (kmsg.Response, error) {
-		return b.fetch(ctx, r), nil
+		return encodeFetch(b.fetch(ctx, r)), nil
 	})
+}
+
+// encodeFetch hands each partition's records to the writer as their own
+// part, so they are not copied again into a response buffer.
+func encodeFetch(resp *kmsg.FetchResponse) *protocol.EncodedResponse {
+	var records [][]protocol.Part
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			var parts []protocol.Part
+			if len(p.RecordBatches) > 0 {
+				parts = []protocol.Part{{Bytes: p.RecordBatches}}
+			}
+			records = append(records, parts)
+		}
+	}
+	return encodeFetchResponse(resp, records)
 }
 
 // fetchTarget is one partition a fetch reads, with its response slot.

@@ -3,6 +3,7 @@ package protocol
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -459,12 +460,14 @@ func (c *conn) writeLoop() {
 		}
 		c.inFlight.Add(-1)
 		if broken {
+			releaseEncoded(inf.resp)
 			continue // keep draining so the reader never blocks on a full queue
 		}
 		if inf.err == nil && !inf.none && inf.resp == nil {
 			inf.err = fmt.Errorf("handler for %s v%d returned no response", kmsg.NameForKey(inf.hdr.key), inf.hdr.version)
 		}
 		if inf.err != nil {
+			releaseEncoded(inf.resp)
 			c.log.Warn().Err(inf.err).Int16("api_key", inf.hdr.key).Msg("closing connection")
 			broken = c.breakConn(bw)
 			continue
@@ -472,12 +475,21 @@ func (c *conn) writeLoop() {
 		if inf.none {
 			continue
 		}
-		inf.resp.SetVersion(inf.hdr.version)
-		buf = appendResponseFrame(buf[:0], inf.hdr.correlationID, inf.resp)
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-		if _, err := bw.Write(buf); err != nil {
-			broken = c.breakConn(nil)
-			continue
+		if enc, ok := inf.resp.(*EncodedResponse); ok {
+			err := c.writeEncoded(bw, inf.hdr.correlationID, enc)
+			enc.release()
+			if err != nil {
+				broken = c.breakConn(nil)
+				continue
+			}
+		} else {
+			inf.resp.SetVersion(inf.hdr.version)
+			buf = appendResponseFrame(buf[:0], inf.hdr.correlationID, inf.resp)
+			if _, err := bw.Write(buf); err != nil {
+				broken = c.breakConn(nil)
+				continue
+			}
 		}
 		if len(c.queue) == 0 {
 			if err := bw.Flush(); err != nil {
@@ -500,4 +512,56 @@ func (c *conn) breakConn(bw *bufio.Writer) bool {
 	c.nc.Close()
 	c.cancel()
 	return true
+}
+
+func releaseEncoded(resp kmsg.Response) {
+	if enc, ok := resp.(*EncodedResponse); ok {
+		enc.release()
+	}
+}
+
+// writeEncoded writes a handler-encoded response: the header and byte parts
+// through bw, file regions with sendfile after flushing bw (or copied where
+// sendfile cannot be used).
+func (c *conn) writeEncoded(bw *bufio.Writer, correlationID int32, enc *EncodedResponse) error {
+	var hdr [9]byte
+	n := 8
+	binary.BigEndian.PutUint32(hdr[4:], uint32(correlationID))
+	if enc.IsFlexible() && enc.Key() != apiVersionsKey {
+		hdr[8] = 0
+		n = 9
+	}
+	size := int64(n-4) + enc.BodyLen()
+	if size > 1<<31-1 {
+		return fmt.Errorf("encoded %s response of %d bytes is too large", kmsg.NameForKey(enc.Key()), size)
+	}
+	binary.BigEndian.PutUint32(hdr[:4], uint32(size))
+	if _, err := bw.Write(hdr[:n]); err != nil {
+		return err
+	}
+	for _, p := range enc.Parts {
+		if p.File == nil {
+			if _, err := bw.Write(p.Bytes); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		handled, err := sendFileRegion(c.nc, p.File, p.Offset, p.Length)
+		if err != nil {
+			return fmt.Errorf("sending file region: %w", err)
+		}
+		if !handled {
+			n, err := io.Copy(bw, io.NewSectionReader(p.File, p.Offset, p.Length))
+			if err == nil && n != p.Length {
+				err = fmt.Errorf("file region ends early (%d of %d bytes)", n, p.Length)
+			}
+			if err != nil {
+				return fmt.Errorf("copying file region: %w", err)
+			}
+		}
+	}
+	return nil
 }
