@@ -7,10 +7,13 @@ package broker
 // Validation and the append happen on the connection's dispatcher goroutine,
 // so one connection's batches reach each log in the order they were sent;
 // the durability wait (acks 1 and all) happens in Later. acks=0 gets no
-// response, and its records are made durable in the background.
+// response, and its records are made durable in the background. Writes to
+// the internal topics (__consumer_offsets, __transaction_state) are refused
+// with INVALID_TOPIC_EXCEPTION, as Kafka refuses them to clients.
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -21,6 +24,10 @@ import (
 	"github.com/samsa-io/samsa/protocol"
 	"github.com/samsa-io/samsa/replication"
 )
+
+// errInternalTopicWrite refuses client writes to __consumer_offsets and
+// __transaction_state, whose records only their coordinators write.
+var errInternalTopicWrite = fmt.Errorf("clients cannot write to an internal topic: %w", kerr.InvalidTopicException)
 
 type pendingAck struct {
 	part *replication.Partition
@@ -78,6 +85,9 @@ func (b *Broker) produceOne(img *metadata.Image, r *kmsg.ProduceRequest, topic s
 	}
 	if r.TransactionID != nil {
 		return replication.AppendResult{}, nil, errTransactionsUnsupported
+	}
+	if isInternalTopic(topic) {
+		return replication.AppendResult{}, nil, errInternalTopicWrite
 	}
 	part, err := b.partition(img, topic, rp.Partition)
 	if err != nil {

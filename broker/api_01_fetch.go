@@ -9,8 +9,9 @@ package broker
 // read_committed sees up to the high watermark (there are no transactions
 // yet, so the last stable offset equals it). A fetch from a replica
 // (replica id >= 0) is refused: follower replication is not implemented yet.
-// Records are copied out of the log; zero-copy sendfile comes with the
-// storage engine's file regions.
+// Records are never copied through user space: each partition's batches are
+// pinned file regions of its segments, sent with sendfile (fetch_encode.go,
+// protocol.EncodedResponse).
 
 import (
 	"context"
@@ -31,24 +32,11 @@ var errReplicaFetchUnsupported = fmt.Errorf("fetching as a replica is not suppor
 func (b *Broker) handleFetch(_ context.Context, req *protocol.Request) protocol.Reply {
 	r := req.Body.(*kmsg.FetchRequest)
 	return protocol.Later(func(ctx context.Context) (kmsg.Response, error) {
-		return encodeFetch(b.fetch(ctx, r)), nil
+		resp, records, release := b.fetch(ctx, r)
+		enc := encodeFetchResponse(resp, records)
+		enc.Release = release
+		return enc, nil
 	})
-}
-
-// encodeFetch hands each partition's records to the writer as their own
-// part, so they are not copied again into a response buffer.
-func encodeFetch(resp *kmsg.FetchResponse) *protocol.EncodedResponse {
-	var records [][]protocol.Part
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			var parts []protocol.Part
-			if len(p.RecordBatches) > 0 {
-				parts = []protocol.Part{{Bytes: p.RecordBatches}}
-			}
-			records = append(records, parts)
-		}
-	}
-	return encodeFetchResponse(resp, records)
 }
 
 // fetchTarget is one partition a fetch reads, with its response slot.
@@ -58,17 +46,20 @@ type fetchTarget struct {
 	err  error
 }
 
-func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest) *kmsg.FetchResponse {
+// fetch answers a Fetch request: the response, each answered partition's
+// record parts in response order, and a function releasing them (pinned
+// file regions) once they are sent.
+func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest) (*kmsg.FetchResponse, [][]protocol.Part, func()) {
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	if r.ReplicaID >= 0 || r.ReplicaState.ID >= 0 {
 		resp.ErrorCode = protocol.ErrorCode(errReplicaFetchUnsupported)
-		return resp
+		return resp, nil, nil
 	}
 	img := b.Image()
 	targets, session, err := b.fetchTargets(img, r)
 	if err != nil {
 		resp.ErrorCode = protocol.ErrorCode(err)
-		return resp
+		return resp, nil, nil
 	}
 	if session != nil {
 		defer session.mu.Unlock()
@@ -85,19 +76,28 @@ func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest) *kmsg.FetchRes
 	defer deadline.Stop()
 	for {
 		results, bytes, failed := b.readTargets(r, targets)
-		waitOver := bytes >= int(r.MinBytes) || failed || r.MaxWaitMillis <= 0
+		waitOver := bytes >= int64(r.MinBytes) || failed || r.MaxWaitMillis <= 0
 		if !waitOver {
 			select {
 			case <-wake:
+				releaseResults(results)
 				continue
 			case <-deadline.C:
 			case <-ctx.Done():
 			case <-b.stopping:
 			}
+			releaseResults(results)
 			results, _, _ = b.readTargets(r, targets)
 		}
-		resp.Topics = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
-		return resp
+		var records [][]protocol.Part
+		resp.Topics, records = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
+		return resp, records, func() { releaseResults(results) }
+	}
+}
+
+func releaseResults(results []replication.FetchResult) {
+	for i := range results {
+		results[i].Release()
 	}
 }
 
@@ -184,33 +184,34 @@ func (b *Broker) applySessionChanges(img *metadata.Image, r *kmsg.FetchRequest, 
 // readTargets reads every target once. The first partition with data may
 // exceed the byte limits by one batch (KIP-74); later ones only fill what is
 // left of MaxBytes.
-func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []fetchTarget) ([]replication.FetchResult, int, bool) {
+func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []fetchTarget) ([]replication.FetchResult, int64, bool) {
 	results := make([]replication.FetchResult, len(targets))
 	errs := make([]error, len(targets))
-	remaining := int(r.MaxBytes)
-	total, failed := 0, false
+	remaining := int64(r.MaxBytes)
+	var total int64
+	failed := false
 	for i, t := range targets {
 		if t.err != nil {
 			failed = true
 			continue
 		}
-		limit := min(int(t.sp.maxBytes), remaining)
+		limit := min(int64(t.sp.maxBytes), remaining)
 		if limit <= 0 && total > 0 {
 			// Out of budget: report the partition's offsets without reading.
 			errs[i] = t.part.CheckLeader(t.sp.leaderEpoch)
 			results[i] = replication.FetchResult{HighWatermark: t.part.HighWatermark(), LogStartOffset: t.part.LogStartOffset()}
 			continue
 		}
-		res, err := t.part.Read(t.sp.fetchOffset, int32(max(limit, 1)), t.sp.leaderEpoch)
-		if err == nil && total > 0 && len(res.Records) > remaining {
-			res.Records = nil
+		res, err := t.part.ReadPinned(t.sp.fetchOffset, int32(max(limit, 1)), t.sp.leaderEpoch)
+		if err == nil && total > 0 && res.Size() > remaining {
+			res.DropRecords()
 		}
 		results[i], errs[i] = res, err
 		if err != nil {
 			failed = true
 		}
-		total += len(res.Records)
-		remaining -= len(res.Records)
+		total += res.Size()
+		remaining -= res.Size()
 	}
 	for i := range targets {
 		if targets[i].err == nil && errs[i] != nil {
@@ -220,14 +221,34 @@ func (b *Broker) readTargets(r *kmsg.FetchRequest, targets []fetchTarget) ([]rep
 	return results, total, failed
 }
 
+// recordParts turns a read's records into response parts: pinned file
+// regions (sent with sendfile) or bytes.
+func recordParts(res *replication.FetchResult) []protocol.Part {
+	if len(res.Records) > 0 {
+		return []protocol.Part{{Bytes: res.Records}}
+	}
+	var parts []protocol.Part
+	for _, rg := range res.Pinned.Regions {
+		parts = append(parts, protocol.Part{File: rg.File, Offset: rg.Pos, Length: rg.Len})
+	}
+	return parts
+}
+
 // assembleFetchResponse groups results by topic in request order; an
 // incremental response keeps only the partitions with news.
-func assembleFetchResponse(version int16, img *metadata.Image, targets []fetchTarget, results []replication.FetchResult, incremental bool) []kmsg.FetchResponseTopic {
+// It returns the topics and, aligned with their partitions in order, each
+// partition's record parts.
+func assembleFetchResponse(version int16, img *metadata.Image, targets []fetchTarget, results []replication.FetchResult, incremental bool) ([]kmsg.FetchResponseTopic, [][]protocol.Part) {
 	var topics []kmsg.FetchResponseTopic
+	var records [][]protocol.Part
 	for i, t := range targets {
 		out := kmsg.NewFetchResponseTopicPartition()
 		out.Partition = t.sp.partition
 		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = -1, -1, -1
+		// Record data travels as parts; the kmsg field stays empty (never
+		// null: librdkafka rejects a null record set).
+		out.RecordBatches = []byte{}
+		var parts []protocol.Part
 		if t.err != nil {
 			out.ErrorCode = protocol.ErrorCode(t.err)
 			if errors.Is(t.err, kerr.OffsetOutOfRange) {
@@ -236,15 +257,11 @@ func assembleFetchResponse(version int16, img *metadata.Image, targets []fetchTa
 				out.LogStartOffset = results[i].LogStartOffset
 			}
 		} else {
-			res := results[i]
+			res := &results[i]
 			out.HighWatermark, out.LastStableOffset, out.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
-			out.RecordBatches = res.Records
+			parts = recordParts(res)
 		}
-		if out.RecordBatches == nil {
-			// Empty, not null: librdkafka rejects a null record set.
-			out.RecordBatches = []byte{}
-		}
-		if !t.sp.changed(&out) && incremental {
+		if !t.sp.changed(&out, len(parts) > 0) && incremental {
 			continue
 		}
 		if n := len(topics); n == 0 || !sameTopic(version, topics[n-1], t.sp) {
@@ -258,8 +275,9 @@ func assembleFetchResponse(version int16, img *metadata.Image, targets []fetchTa
 			topics = append(topics, rt)
 		}
 		topics[len(topics)-1].Partitions = append(topics[len(topics)-1].Partitions, out)
+		records = append(records, parts)
 	}
-	return topics
+	return topics, records
 }
 
 func sameTopic(version int16, rt kmsg.FetchResponseTopic, sp *sessionPartition) bool {

@@ -6,8 +6,9 @@ package broker
 // epoch 0 from a block the controller allocated; a producer that sends its
 // current id and epoch (KIP-360, v3+) gets a fresh id too, which resets its
 // sequences as Kafka's epoch bump does. A transactional id is refused with
-// INVALID_REQUEST: transactions are not implemented yet (FindCoordinator is
-// not advertised either, so transactional clients stop before this point).
+// INVALID_REQUEST: transactions are not implemented yet (FindCoordinator
+// refuses transaction coordinators the same way, so transactional clients
+// usually stop before this point).
 
 import (
 	"context"

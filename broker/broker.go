@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/samsa-io/samsa/broker/group"
 	"github.com/samsa-io/samsa/metadata"
 	"github.com/samsa-io/samsa/protocol"
 	"github.com/samsa-io/samsa/replication"
@@ -26,6 +27,7 @@ type Broker struct {
 	ctrl     *controllerClient
 	pids     *producerIDAllocator
 	sessions *fetchSessions
+	groups   *group.Coordinator
 
 	image atomic.Pointer[metadata.Image]
 	// imageChanged is closed and replaced on every published image.
@@ -56,8 +58,15 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{ // parts is closed by Shutdown
-		cfg: cfg, log: log, parts: parts,
+	gcfg := cfg.Group
+	gcfg.Logger = log
+	groups, err := group.NewCoordinator(gcfg)
+	if err != nil {
+		parts.Close()
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+	b := &Broker{ // parts and groups are closed by Shutdown
+		cfg: cfg, log: log, parts: parts, groups: groups,
 		imageChanged: make(chan struct{}),
 		sessions:     newFetchSessions(),
 		stopping:     make(chan struct{}),
@@ -141,6 +150,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	var errs []error
 	b.stopOnce.Do(func() {
 		close(b.stopping)
+		// Groups first: their waiting JoinGroups and SyncGroups are
+		// answered (NOT_COORDINATOR) so the server's drain does not wait
+		// out a rebalance.
+		b.groups.Close()
 		if b.server != nil {
 			if err := b.server.Shutdown(ctx); err != nil {
 				errs = append(errs, err)

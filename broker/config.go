@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/samsa-io/samsa/broker/group"
 	"github.com/samsa-io/samsa/protocol"
 	"github.com/samsa-io/samsa/storage"
 )
@@ -27,6 +28,9 @@ type Config struct {
 	Durability storage.Durability
 	// ControllerAddrs are the controller listeners (controller.quorum.bootstrap.servers).
 	ControllerAddrs []string
+	// Liveness, when set, is told the broker's registration, and Start
+	// waits until the controller unfences the broker (see Liveness).
+	Liveness Liveness
 	// AutoCreateTopics is auto.create.topics.enable: Metadata and Produce
 	// for an unknown topic create it with the controller's defaults.
 	AutoCreateTopics bool
@@ -40,8 +44,10 @@ type Config struct {
 	// StaticConfigs are the node's settings shown by DescribeConfigs for
 	// the broker resource.
 	StaticConfigs map[string]string
-	Server        protocol.ServerConfig
-	Logger        zerolog.Logger
+	// Group configures the group coordinator (offsets.topic.*, group.*).
+	Group  group.Config
+	Server protocol.ServerConfig
+	Logger zerolog.Logger
 }
 
 // DefaultConfig returns a broker config with Kafka's defaults.
@@ -55,6 +61,7 @@ func DefaultConfig() Config {
 		AutoCreateTopics:       true,
 		ControllerTimeout:      30 * time.Second,
 		RetentionCheckInterval: 5 * time.Minute,
+		Group:                  group.DefaultConfig(),
 		Server:                 srv,
 		Logger:                 zerolog.Nop(),
 	}

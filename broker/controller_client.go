@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,7 +20,10 @@ import (
 // admin requests forwarded from clients, registration, producer-id blocks.
 // It tries the controller listeners in turn, starting with the one that
 // last answered as the active controller, and moves on when one answers
-// NOT_CONTROLLER or cannot be reached.
+// NOT_CONTROLLER, cannot be reached, or does not answer within
+// controllerAttemptTimeout (a paused process). When no listener answers as
+// the active controller (an election is under way), it starts over after a
+// backoff, until ControllerTimeout.
 type controllerClient struct {
 	conns   []*protocol.Client
 	timeout time.Duration
@@ -28,6 +32,17 @@ type controllerClient struct {
 	mu     sync.Mutex
 	active int // index into conns of the last active controller
 }
+
+const (
+	// controllerAttemptTimeout bounds one attempt at one controller. A
+	// controller operation is one Raft commit, milliseconds normally;
+	// waiting longer on one listener only delays finding the new active
+	// controller after a failover.
+	controllerAttemptTimeout = 5 * time.Second
+	// Backoff between rounds over every controller listener.
+	controllerRetryMin = 25 * time.Millisecond
+	controllerRetryMax = 500 * time.Millisecond
+)
 
 func newControllerClient(cfg Config, log zerolog.Logger) (*controllerClient, error) {
 	c := &controllerClient{timeout: cfg.ControllerTimeout, log: log}
@@ -47,18 +62,43 @@ func (c *controllerClient) close() {
 // errNoController is returned when no controller listener accepted a request.
 var errNoController = fmt.Errorf("no active controller reachable: %w", kerr.NotController)
 
-// send issues req to the active controller. The response's own error codes
-// are the caller's to read, except NOT_CONTROLLER, which moves on.
+// send issues req to the active controller, retrying while none is found.
+// The response's own error codes are the caller's to read, except
+// NOT_CONTROLLER, which moves on. A request whose outcome is unknown (the
+// controller stopped answering) may be sent again to the next active
+// controller, as a Kafka client retries: it then answers for the change
+// as it finds it (TOPIC_ALREADY_EXISTS, say), never reports a failure for
+// a change that committed.
 func (c *controllerClient) send(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	backoff := controllerRetryMin
+	for {
+		resp, err := c.sendRound(ctx, req)
+		if err == nil || ctx.Err() != nil {
+			return resp, err
+		}
+		c.log.Debug().Err(err).Str("api", kmsg.NameForKey(req.Key())).Msg("no active controller answered; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+			backoff = min(2*backoff, controllerRetryMax)
+		}
+	}
+}
+
+// sendRound tries each controller listener once.
+func (c *controllerClient) sendRound(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	c.mu.Lock()
 	start := c.active
 	c.mu.Unlock()
 	var lastErr error = errNoController
 	for i := range c.conns {
 		idx := (start + i) % len(c.conns)
-		resp, err := c.conns[idx].Request(ctx, req)
+		actx, cancel := context.WithTimeout(ctx, controllerAttemptTimeout)
+		resp, err := c.conns[idx].Request(actx, req)
+		cancel()
 		if err != nil {
 			lastErr = fmt.Errorf("controller request %s: %w", kmsg.NameForKey(req.Key()), err)
 			if ctx.Err() != nil {
@@ -107,6 +147,19 @@ func answeredNotController(resp kmsg.Response) bool {
 		return r.ErrorCode == nc
 	case *kmsg.BrokerRegistrationResponse:
 		return r.ErrorCode == nc
+	case *kmsg.DescribeQuorumResponse:
+		// Only the leader describes the quorum; the others answer
+		// NOT_LEADER_OR_FOLLOWER for the metadata partition.
+		if r.ErrorCode == nc {
+			return true
+		}
+		var codes []int16
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				codes = append(codes, p.ErrorCode)
+			}
+		}
+		return len(codes) > 0 && !slices.ContainsFunc(codes, func(c int16) bool { return c != kerr.NotLeaderForPartition.Code })
 	}
 	return false
 }
@@ -161,6 +214,23 @@ func (b *Broker) register(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("waiting for broker %d registration in metadata: %w", b.cfg.NodeID, err)
+	}
+	if b.cfg.Liveness == nil {
+		return nil
+	}
+	// The registration is in this broker's image, so it has followed the
+	// metadata log that far: say so through gossip, and wait for the
+	// active controller to unfence it.
+	if err := b.cfg.Liveness.AnnounceRegistration(b.incarnation, b.epoch.Load()); err != nil {
+		return fmt.Errorf("announcing broker %d registration: %w", b.cfg.NodeID, err)
+	}
+	b.log.Info().Int64("broker_epoch", b.epoch.Load()).Msg("registered; waiting for the controller to unfence this broker")
+	_, err = b.waitImage(ctx, func(img *metadata.Image) bool {
+		br, ok := img.Broker(b.cfg.NodeID)
+		return ok && br.IncarnationID == b.incarnation && !br.Fenced
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for broker %d to be unfenced: %w", b.cfg.NodeID, err)
 	}
 	return nil
 }

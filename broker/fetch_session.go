@@ -154,8 +154,8 @@ func (fs *fetchSession) forget(k sessionKey) {
 
 // changed reports whether an incremental response must include the
 // partition, and remembers what it reports.
-func (sp *sessionPartition) changed(out *kmsg.FetchResponseTopicPartition) bool {
-	news := len(out.RecordBatches) > 0 || out.ErrorCode != 0 || out.ErrorCode != sp.lastError ||
+func (sp *sessionPartition) changed(out *kmsg.FetchResponseTopicPartition, hasRecords bool) bool {
+	news := hasRecords || out.ErrorCode != 0 || out.ErrorCode != sp.lastError ||
 		out.HighWatermark != sp.lastHW || out.LastStableOffset != sp.lastLSO || out.LogStartOffset != sp.lastLogStart
 	sp.lastHW, sp.lastLSO, sp.lastLogStart, sp.lastError = out.HighWatermark, out.LastStableOffset, out.LogStartOffset, out.ErrorCode
 	return news

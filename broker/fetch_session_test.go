@@ -185,7 +185,7 @@ func TestFetchSessionChanged(t *testing.T) {
 		{"settled", resp(11, 5, 0, []byte{}), false},
 	}
 	for _, st := range steps {
-		if got := sp.changed(st.out); got != st.want {
+		if got := sp.changed(st.out, len(st.out.RecordBatches) > 0); got != st.want {
 			t.Fatalf("%s: changed %v, want %v", st.name, got, st.want)
 		}
 	}
@@ -224,7 +224,7 @@ func TestIncrementalFetchResponse(t *testing.T) {
 	}
 	check := func(name string, incremental bool, want []part, wantTopics int) {
 		t.Helper()
-		topics := assembleFetchResponse(version, img, targets, results, incremental)
+		topics, _ := assembleFetchResponse(version, img, targets, results, incremental)
 		if got := flatten(topics); !slices.Equal(got, want) || len(topics) != wantTopics {
 			t.Fatalf("%s: %d topics %v, want %d topics %v", name, len(topics), got, wantTopics, want)
 		}

@@ -21,12 +21,14 @@ func (b *Broker) registerHandlers(reg *protocol.Registry) {
 	reg.Register(3, 0, 13, b.handleMetadata)
 	reg.Register(19, 2, 7, b.handleCreateTopics)
 	reg.Register(20, 1, 6, b.handleDeleteTopics)
+	reg.Register(21, 0, 2, b.handleDeleteRecords)
 	reg.Register(22, 0, 5, b.handleInitProducerID)
 	reg.Register(23, 2, 4, b.handleOffsetForLeaderEpoch)
 	reg.Register(32, 1, 4, b.handleDescribeConfigs)
 	reg.Register(33, 0, 2, b.handleAlterConfigs)
 	reg.Register(37, 0, 3, b.handleCreatePartitions)
 	reg.Register(44, 0, 1, b.handleIncrementalAlterConfigs)
+	reg.Register(55, 0, 1, b.handleDescribeQuorum)
 	reg.Register(60, 0, 1, b.handleDescribeCluster)
 }
 

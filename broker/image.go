@@ -3,6 +3,7 @@ package broker
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/samsa-io/samsa/metadata"
 	"github.com/samsa-io/samsa/replication"
@@ -39,6 +40,7 @@ func (b *Broker) PublishImage(img *metadata.Image, _ *metadata.Delta) {
 			b.log.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("removing partition")
 		}
 	}
+	b.publishGroupLeadership(img)
 	b.image.Store(img)
 	b.imageMu.Lock()
 	close(b.imageChanged)
@@ -61,6 +63,20 @@ func (b *Broker) partitionSpec(t *metadata.Topic, p metadata.Partition) replicat
 	pc.MinInsyncReplicas = int(cfg.int64("min.insync.replicas", int64(pc.MinInsyncReplicas)))
 	pc.RetentionMs = cfg.int64("retention.ms", pc.RetentionMs)
 	pc.RetentionBytes = cfg.int64("retention.bytes", pc.RetentionBytes)
+	policy := metadata.SplitConfigList(cfg.value("cleanup.policy"))
+	pc.Delete, pc.Compact = slices.Contains(policy, "delete"), slices.Contains(policy, "compact")
+	pc.Compaction.DeleteRetentionMs = cfg.int64("delete.retention.ms", pc.Compaction.DeleteRetentionMs)
+	pc.Compaction.MinCompactionLagMs = cfg.int64("min.compaction.lag.ms", pc.Compaction.MinCompactionLagMs)
+	pc.Compaction.MaxCompactionLagMs = cfg.int64("max.compaction.lag.ms", pc.Compaction.MaxCompactionLagMs)
+	if ratio, err := strconv.ParseFloat(strings.TrimSpace(cfg.value("min.cleanable.dirty.ratio")), 64); err == nil {
+		pc.Compaction.MinCleanableDirtyRatio = ratio
+	}
+	if pc.Compact {
+		// Kafka rolls a compacted log's active segment by
+		// max.compaction.lag.ms too, so that its records can be cleaned
+		// in time (KIP-354).
+		scfg.SegmentMs = min(scfg.SegmentMs, pc.Compaction.MaxCompactionLagMs)
+	}
 	return replication.PartitionSpec{
 		TopicPartition: replication.TopicPartition{Topic: t.Name, Partition: p.ID},
 		TopicID:        t.ID,

@@ -1,17 +1,23 @@
 // BrokerRegistration (key 62), versions 0-4.
 //
-// Deliberate deviations from Kafka, until liveness (gossip) lands:
-//   - A broker is registered unfenced: nothing would unfence it yet.
+// A broker is registered fenced; the active controller unfences it once
+// gossip shows its node alive with this registration's incarnation id and
+// broker epoch (liveness.go). Without liveness (Config.Liveness nil, in
+// tests) it is registered unfenced.
+//
+// Deliberate deviations from Kafka:
 //   - A registration with a new incarnation id replaces the old one even if
 //     the old one is still alive (Kafka answers DUPLICATE_BROKER_REGISTRATION
-//     while the old session has not expired); without heartbeats the
-//     controller cannot tell a restart from a duplicate.
+//     while the old session has not expired): gossip carries one
+//     incarnation per node id, and the old registration is fenced as soon
+//     as gossip shows the new one.
 //   - Features, LogDirs and PreviousBrokerEpoch are accepted and ignored.
 
 package controller
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/samsa-io/samsa/metadata"
@@ -29,7 +35,7 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 		NodeID:        req.BrokerID,
 		IncarnationID: req.IncarnationID,
 		BrokerEpoch:   -1, // resolved to the entry's offset when applied
-		Fenced:        false,
+		Fenced:        c.cfg.Liveness != nil,
 	}
 	if req.Rack != nil {
 		rec.Rack = *req.Rack
@@ -55,7 +61,11 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 	if err != nil {
 		resp.ErrorCode = errCode(err)
 		resp.BrokerEpoch = -1
-		c.log.Warn().Err(err).Int32("broker", req.BrokerID).Msg("broker registration refused")
+		ev := c.log.Warn()
+		if errors.Is(err, ErrNotController) {
+			ev = c.log.Debug() // the broker tries the next controller
+		}
+		ev.Err(err).Int32("broker", req.BrokerID).Msg("broker registration refused")
 		return resp, nil
 	}
 	b, _ := img.Broker(req.BrokerID)
@@ -65,7 +75,7 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 }
 
 func sameRegistration(b metadata.Broker, rec *metadata.RegisterBrokerRecord) bool {
-	return b.IncarnationID == rec.IncarnationID && b.Rack == rec.Rack && !b.Fenced &&
+	return b.IncarnationID == rec.IncarnationID && b.Rack == rec.Rack &&
 		slices.Equal(b.Listeners, rec.Listeners)
 }
 

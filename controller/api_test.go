@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -101,26 +102,26 @@ func TestBrokerRegistration(t *testing.T) {
 }
 
 // TestCreateTopicsPlacesReplicasRoundRobin checks the assignment rule:
-// replica j of partition i is on broker (start+i+j) mod n, the leader is
-// the first replica, the ISR is every replica, and epochs start at 0.
+// partition i is on broker (start+i) mod n, so leaders spread over the
+// brokers, the leader is the only replica and the ISR, and epochs start at
+// 0. (Replica j of partition i goes to (start+i+j) mod n, which
+// TestPlaceReplicas checks for factors above 1.)
 func TestCreateTopicsPlacesReplicasRoundRobin(t *testing.T) {
 	c := start(t, testConfig(t, t.TempDir()))
 	register(t, c, 3)
-	rt := createTopic(t, c, "orders", 6, 2, map[string]string{"retention.ms": "1000"})
+	rt := createTopic(t, c, "orders", 6, 1, map[string]string{"retention.ms": "1000"})
 	topic, ok := c.Image().TopicByName("orders")
 	if !ok || topic.ID != rt.TopicID || rt.TopicID == ([16]byte{}) {
 		t.Fatalf("topic %+v, response id %x", topic, rt.TopicID)
 	}
-	if rt.NumPartitions != 6 || rt.ReplicationFactor != 2 || len(topic.Partitions) != 6 {
+	if rt.NumPartitions != 6 || rt.ReplicationFactor != 1 || len(topic.Partitions) != 6 {
 		t.Fatalf("response partitions %d rf %d; image %d partitions", rt.NumPartitions, rt.ReplicationFactor, len(topic.Partitions))
 	}
 	brokers := []int32{1, 2, 3}
 	start := slices.Index(brokers, topic.Partitions[0].Replicas[0])
 	for i, p := range topic.Partitions {
-		for j, r := range p.Replicas {
-			if want := brokers[(start+i+j)%3]; r != want {
-				t.Fatalf("partition %d replica %d on broker %d, want %d", i, j, r, want)
-			}
+		if want := brokers[(start+i)%3]; !slices.Equal(p.Replicas, []int32{want}) {
+			t.Fatalf("partition %d on brokers %v, want [%d]", i, p.Replicas, want)
 		}
 		if p.Leader != p.Replicas[0] || !slices.Equal(p.ISR, p.Replicas) || p.LeaderEpoch != 0 || p.PartitionEpoch != 0 {
 			t.Fatalf("partition %+v", p)
@@ -149,7 +150,9 @@ func TestCreateTopicsRefusals(t *testing.T) {
 	manual := createReq("manual", -1, -1, nil)
 	manual.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 1, Replicas: []int32{2}}, {Partition: 0, Replicas: []int32{1}}}
 	badManual := createReq("bad-manual", -1, -1, nil)
-	badManual.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{1, 7}}}
+	badManual.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{7}}}
+	replicatedManual := createReq("replicated-manual", -1, -1, nil)
+	replicatedManual.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{1, 2}}}
 	resp := createTopics(t, c, false,
 		createReq("exists", 1, 1, nil),
 		createReq("bad name", 1, 1, nil),
@@ -158,7 +161,7 @@ func TestCreateTopicsRefusals(t *testing.T) {
 		createReq("rf3", 1, 3, nil),
 		createReq("rf0", 1, 0, nil),
 		createReq("badcfg", 1, 1, map[string]string{"retention.ms": "soon"}),
-		createReq("compact", 1, 1, map[string]string{"cleanup.policy": "compact"}),
+		createReq("archive", 1, 1, map[string]string{"cleanup.policy": "archive"}),
 		createReq("flush", 1, 1, map[string]string{"flush.ms": "5"}),
 		createReq("unknowncfg", 1, 1, map[string]string{"no.such": "1"}),
 		createReq("twice", 1, 1, nil),
@@ -167,22 +170,26 @@ func TestCreateTopicsRefusals(t *testing.T) {
 		createReq("defaults", -1, -1, nil),
 		manual,
 		badManual,
+		createReq("rf2", 1, 2, nil),
+		replicatedManual,
 	)
 	r := resp.Topics
 	expectCode(t, "existing", r[0].ErrorCode, r[0].ErrorMessage, kerr.TopicAlreadyExists, "already exists")
 	expectCode(t, "bad name", r[1].ErrorCode, r[1].ErrorMessage, kerr.InvalidTopicException, "illegal character")
 	expectCode(t, "collision", r[2].ErrorCode, r[2].ErrorMessage, kerr.InvalidTopicException, "collides")
 	expectCode(t, "0 partitions", r[3].ErrorCode, r[3].ErrorMessage, kerr.InvalidPartitions, "at least 1")
-	expectCode(t, "rf 3 of 2 brokers", r[4].ErrorCode, r[4].ErrorMessage, kerr.InvalidReplicationFactor, "2 available")
+	expectCode(t, "rf 3", r[4].ErrorCode, r[4].ErrorMessage, kerr.InvalidReplicationFactor, "replication across brokers is not supported yet")
 	expectCode(t, "rf 0", r[5].ErrorCode, r[5].ErrorMessage, kerr.InvalidReplicationFactor, "at least 1")
 	expectCode(t, "bad config", r[6].ErrorCode, r[6].ErrorMessage, kerr.InvalidConfig, "retention.ms")
-	expectCode(t, "compaction", r[7].ErrorCode, r[7].ErrorMessage, kerr.InvalidConfig, "not supported yet")
+	expectCode(t, "unknown cleanup policy", r[7].ErrorCode, r[7].ErrorMessage, kerr.InvalidConfig, `must be a list of "delete" and "compact"`)
 	expectCode(t, "flush.ms", r[8].ErrorCode, r[8].ErrorMessage, kerr.InvalidConfig, "not supported yet")
 	expectCode(t, "unknown config", r[9].ErrorCode, r[9].ErrorMessage, kerr.InvalidConfig, "unknown topic config")
 	expectCode(t, "duplicate 1", r[10].ErrorCode, r[10].ErrorMessage, kerr.InvalidRequest, "more than once")
 	expectCode(t, "duplicate 2", r[11].ErrorCode, r[11].ErrorMessage, kerr.InvalidRequest, "more than once")
 	expectCode(t, "huge", r[12].ErrorCode, r[12].ErrorMessage, kerr.InvalidPartitions, "at most")
 	expectCode(t, "bad manual", r[15].ErrorCode, r[15].ErrorMessage, kerr.InvalidReplicaAssignment, "not registered")
+	expectCode(t, "rf 2", r[16].ErrorCode, r[16].ErrorMessage, kerr.InvalidReplicationFactor, "replication across brokers is not supported yet")
+	expectCode(t, "manual rf 2", r[17].ErrorCode, r[17].ErrorMessage, kerr.InvalidReplicationFactor, "replication across brokers is not supported yet")
 	for _, i := range []int{0, 1, 3, 6} {
 		if r[i].NumPartitions != -1 || r[i].ReplicationFactor != -1 {
 			t.Errorf("failed topic %s reports %d partitions rf %d", r[i].Topic, r[i].NumPartitions, r[i].ReplicationFactor)
@@ -195,7 +202,7 @@ func TestCreateTopicsRefusals(t *testing.T) {
 		!slices.Equal(m.Partitions[0].Replicas, []int32{1}) || !slices.Equal(m.Partitions[1].Replicas, []int32{2}) {
 		t.Errorf("manual assignment: %+v, %+v", r[14], m)
 	}
-	for _, name := range []string{"bad name", "a_b", "zero", "rf3", "badcfg", "twice", "huge", "bad-manual"} {
+	for _, name := range []string{"bad name", "a_b", "zero", "rf3", "badcfg", "twice", "huge", "bad-manual", "rf2", "replicated-manual"} {
 		if _, ok := c.Image().TopicByName(name); ok {
 			t.Errorf("refused topic %q exists", name)
 		}
@@ -249,7 +256,7 @@ func TestDeleteTopics(t *testing.T) {
 func TestCreatePartitions(t *testing.T) {
 	c := start(t, testConfig(t, t.TempDir()))
 	register(t, c, 3)
-	createTopic(t, c, "t", 2, 2, nil)
+	createTopic(t, c, "t", 2, 1, nil)
 	req := kmsg.NewPtrCreatePartitionsRequest()
 	req.Topics = []kmsg.CreatePartitionsRequestTopic{
 		{Topic: "t", Count: 5},
@@ -263,9 +270,14 @@ func TestCreatePartitions(t *testing.T) {
 	if len(topic.Partitions) != 5 {
 		t.Fatalf("%d partitions", len(topic.Partitions))
 	}
-	for _, p := range topic.Partitions[2:] {
-		if len(p.Replicas) != 2 || p.Leader != p.Replicas[0] || p.Replicas[0] == p.Replicas[1] {
-			t.Fatalf("new partition %+v", p)
+	for i, p := range topic.Partitions {
+		if len(p.Replicas) != 1 || p.Leader != p.Replicas[0] {
+			t.Fatalf("partition %+v", p)
+		}
+		// New partitions go round-robin: each on the broker after the
+		// previous new one's.
+		if prev := topic.Partitions[max(i-1, 0)].Replicas[0]; i > 2 && p.Replicas[0] != prev%3+1 {
+			t.Fatalf("partition %d on broker %d after partition %d on broker %d", i, p.Replicas[0], i-1, prev)
 		}
 	}
 	req.Topics = []kmsg.CreatePartitionsRequestTopic{
@@ -277,6 +289,11 @@ func TestCreatePartitions(t *testing.T) {
 	resp, _ = c.CreatePartitions(ctx(t), req)
 	expectCode(t, "shrink", resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, kerr.InvalidPartitions, "cannot be removed")
 	expectCode(t, "bad assignment", resp.Topics[1].ErrorCode, resp.Topics[1].ErrorMessage, kerr.InvalidReplicaAssignment, "4 are being added")
+
+	req.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "t2", Count: 2,
+		Assignment: []kmsg.CreatePartitionsRequestTopicAssignment{{Replicas: []int32{1, 2}}}}}
+	resp, _ = c.CreatePartitions(ctx(t), req)
+	expectCode(t, "replicated assignment", resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, kerr.InvalidReplicationFactor, "not supported yet")
 
 	req.ValidateOnly = true
 	req.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "t", Count: 9}}
@@ -324,7 +341,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		incOp("retention.ms", kmsg.IncrementalAlterConfigOpAppend, kmsg.StringPtr("1")),
 	}
 	compact := []kmsg.IncrementalAlterConfigsRequestResourceConfig{
-		incOp("cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, kmsg.StringPtr("compact")),
+		incOp("cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, kmsg.StringPtr("archive")),
 	}
 	req.Resources = []kmsg.IncrementalAlterConfigsRequestResource{
 		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "t", Configs: bad},
@@ -336,7 +353,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 	expectCode(t, "append to a non-list", resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage, kerr.InvalidConfig, "list")
 	req.Resources[0].Configs = compact
 	resp, _ = c.IncrementalAlterConfigs(ctx(t), req)
-	expectCode(t, "append compact", resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage, kerr.InvalidConfig, "not supported yet")
+	expectCode(t, "append an unknown policy", resp.Resources[0].ErrorCode, resp.Resources[0].ErrorMessage, kerr.InvalidConfig, `must be a list of "delete" and "compact"`)
 	if topic2, _ := c.Image().TopicByName("t"); topic2 != topic {
 		t.Fatal("refused alterations changed the topic")
 	}
@@ -398,4 +415,20 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestPlaceReplicas checks the placement rule for any replication factor
+// (only 1 is accepted today): replica j of partition i is on broker
+// (start+i+j) mod n, so leaders spread evenly and no partition has a
+// broker twice; partitions added later continue the rotation.
+func TestPlaceReplicas(t *testing.T) {
+	brokers := []int32{1, 2, 5}
+	got := placeReplicas(brokers, 1, 0, 4, 2)
+	want := [][]int32{{2, 5}, {5, 1}, {1, 2}, {2, 5}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("placeReplicas = %v, want %v", got, want)
+	}
+	if more := placeReplicas(brokers, 1, 4, 2, 1); !reflect.DeepEqual(more, [][]int32{{5}, {1}}) {
+		t.Fatalf("continued placement = %v", more)
+	}
 }

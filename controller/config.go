@@ -56,6 +56,15 @@ type Config struct {
 	// CreateTopics (Kafka's num.partitions and default.replication.factor).
 	DefaultNumPartitions     int32
 	DefaultReplicationFactor int16
+	// Liveness is gossip's view of the nodes. When set, brokers register
+	// fenced and the active controller fences and unfences them by it (see
+	// liveness.go); nil (tests) registers brokers unfenced and never fences
+	// them.
+	Liveness Liveness
+	// LivenessGrace is how long a new active controller waits before it
+	// fences a registered broker that gossip has never reported.
+	LivenessGrace time.Duration
+
 	// TopicConfigDefaults are cluster-wide defaults of topic configs, keyed
 	// by topic config name (retention.ms, not log.retention.ms); they are
 	// reported with source STATIC_BROKER_CONFIG.
@@ -78,6 +87,7 @@ func DefaultConfig() Config {
 		ElectionTimeout:          time.Second,
 		DefaultNumPartitions:     1,
 		DefaultReplicationFactor: 1,
+		LivenessGrace:            5 * time.Second,
 		Logger:                   zerolog.Nop(),
 	}
 }
@@ -118,11 +128,18 @@ func (c Config) Validate() error {
 	if c.ElectionTimeout < c.HeartbeatTimeout {
 		add("election timeout %v is below the heartbeat timeout %v", c.ElectionTimeout, c.HeartbeatTimeout)
 	}
+	if c.LivenessGrace < 0 {
+		add("liveness grace %v is negative", c.LivenessGrace)
+	}
 	if c.DefaultNumPartitions < 1 {
 		add("default number of partitions %d is below 1", c.DefaultNumPartitions)
 	}
 	if c.DefaultReplicationFactor < 1 {
 		add("default replication factor %d is below 1", c.DefaultReplicationFactor)
+	}
+	if c.DefaultReplicationFactor > maxReplicationFactor {
+		add("default replication factor %d: replication across brokers is not supported yet (at most %d)",
+			c.DefaultReplicationFactor, maxReplicationFactor)
 	}
 	if err := metadata.ValidateTopicConfigs(c.TopicConfigDefaults); err != nil {
 		add("topic config defaults: %v", err)
@@ -156,7 +173,41 @@ func (c Config) validateVoters() []error {
 	if len(c.Voters) > 1 && c.ClusterID == "" {
 		errs = append(errs, errors.New("the cluster id must be configured when there are several voters"))
 	}
+	if err := c.checkSelfAddr(); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
+}
+
+// checkSelfAddr catches a node started with another voter's id: the voter
+// list's address for this node must be the one it advertises, and must have
+// the port it binds (the host may differ: binding all interfaces, or NAT).
+func (c Config) checkSelfAddr() error {
+	self, ok := c.selfVoter()
+	if !ok || c.singleVoter() {
+		return nil
+	}
+	if c.RaftAdvertiseAddr != "" && c.RaftAdvertiseAddr != self.Addr {
+		return fmt.Errorf("the voter list names %s for this node (%d), but its raft advertise address is %s: check node.id and controller.quorum.voters",
+			self.Addr, c.NodeID, c.RaftAdvertiseAddr)
+	}
+	_, bindPort, err1 := net.SplitHostPort(c.RaftBindAddr)
+	_, selfPort, err2 := net.SplitHostPort(self.Addr)
+	if err1 == nil && err2 == nil && c.RaftAdvertiseAddr == "" && bindPort != "0" && bindPort != selfPort {
+		return fmt.Errorf("the voter list names %s for this node (%d), but its raft transport binds %s: check node.id, raft.listener and controller.quorum.voters",
+			self.Addr, c.NodeID, c.RaftBindAddr)
+	}
+	return nil
+}
+
+// selfVoter returns this node's entry in the voter list.
+func (c Config) selfVoter() (Voter, bool) {
+	for _, v := range c.Voters {
+		if v.ID == c.NodeID {
+			return v, true
+		}
+	}
+	return Voter{}, false
 }
 
 // singleVoter reports whether this node is the whole quorum.

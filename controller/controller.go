@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +58,10 @@ type Controller struct {
 	// bootstrapped; Start waits on it when this node is the only voter.
 	ready     chan struct{}
 	readyOnce sync.Once
+	// activeAt is when this node last became the active controller (unix
+	// nanoseconds); becameActive wakes the liveness loop then.
+	activeAt     atomic.Int64
+	becameActive chan struct{}
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -72,6 +78,7 @@ type Controller struct {
 	// Set by Start, released by Close.
 	clusterID string
 	store     *raftboltdb.BoltStore
+	stream    *streamLayer
 	transport *raft.NetworkTransport
 	raft      *raft.Raft
 	ln        net.Listener
@@ -86,12 +93,13 @@ func New(cfg Config) (*Controller, error) {
 	}
 	log := cfg.Logger.With().Str("component", "controller").Int32("node", cfg.NodeID).Logger()
 	c := &Controller{
-		cfg:     cfg,
-		log:     log,
-		fsm:     newFSM(log),
-		propose: make(chan struct{}, 1),
-		ready:   make(chan struct{}),
-		stop:    make(chan struct{}),
+		cfg:          cfg,
+		log:          log,
+		fsm:          newFSM(log),
+		propose:      make(chan struct{}, 1),
+		ready:        make(chan struct{}),
+		becameActive: make(chan struct{}, 1),
+		stop:         make(chan struct{}),
 	}
 	c.reg = c.registry()
 	return c, nil
@@ -148,6 +156,10 @@ func (c *Controller) setupLocked() error {
 	}
 	c.wg.Add(1)
 	go c.leadershipLoop()
+	if c.cfg.Liveness != nil {
+		c.wg.Add(1)
+		go c.livenessLoop()
+	}
 	c.log.Info().Str("raft_addr", string(c.transport.LocalAddr())).Str("listen_addr", c.ListenAddr()).Msg("controller started")
 	return nil
 }
@@ -173,6 +185,71 @@ func (c *Controller) awaitReady(ctx context.Context) error {
 	return nil
 }
 
+// refusalPoll is how often WaitReady checks whether peers refuse this node.
+const refusalPoll = 100 * time.Millisecond
+
+// WaitReady returns once this member has the cluster's metadata (the
+// Bootstrap record is in its image), which with several voters takes a
+// quorum: a node started before its peers waits for them. It fails when
+// the log belongs to another cluster than the data directory, or when so
+// many voters refuse this node in the Raft handshake (another cluster id,
+// or another node expected at its address) that it can never be part of a
+// quorum, or when the node at its own voter address has its id.
+func (c *Controller) WaitReady(ctx context.Context) error {
+	tick := time.NewTicker(refusalPoll)
+	defer tick.Stop()
+	for {
+		if err := c.refusedByQuorum(); err != nil {
+			return err
+		}
+		img, changed := c.fsm.watch()
+		if got := img.ClusterID(); got != "" {
+			if got != c.clusterID {
+				return fmt.Errorf("%w: the metadata log belongs to cluster %q, %s names cluster %q",
+					ErrClusterIDMismatch, got, metaFile, c.clusterID)
+			}
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-c.stop:
+			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("controller: waiting for the controller quorum: %w", ctx.Err())
+		}
+	}
+}
+
+// refusedByQuorum returns an error when enough voters refused this node
+// that the rest cannot form a majority with it.
+func (c *Controller) refusedByQuorum() error {
+	if c.stream == nil || c.cfg.singleVoter() {
+		return nil
+	}
+	refusals := c.stream.refusals()
+	for _, r := range refusals {
+		if r.duplicateID() {
+			return fmt.Errorf("%w: %v", ErrNodeIDMismatch, r)
+		}
+	}
+	n := len(c.cfg.Voters)
+	if n-len(refusals) >= n/2+1 {
+		return nil
+	}
+	sentinel := ErrNodeIDMismatch
+	msgs := make([]string, 0, len(refusals))
+	for _, r := range refusals {
+		if r.reason == handshakeClusterMismatch {
+			sentinel = ErrClusterIDMismatch
+		}
+		msgs = append(msgs, r.Error())
+	}
+	slices.Sort(msgs)
+	return fmt.Errorf("%w: %d of %d voters refuse this node, so it can never join a quorum: %s",
+		sentinel, len(refusals), n, strings.Join(msgs, "; "))
+}
+
 func (c *Controller) openRaft(raftDir string) error {
 	hl := newHclogAdapter(c.log.With().Str("subsystem", "raft").Logger())
 	store, err := raftboltdb.New(raftboltdb.Options{
@@ -191,9 +268,17 @@ func (c *Controller) openRaft(raftDir string) error {
 	if err != nil {
 		return err
 	}
-	c.transport, err = raft.NewTCPTransportWithLogger(c.cfg.RaftBindAddr, advertise, 3, 10*time.Second, hl)
+	c.stream, err = newStreamLayer(c.cfg.RaftBindAddr, advertise, c.clusterID, c.cfg.NodeID, c.cfg.Voters)
 	if err != nil {
 		return fmt.Errorf("controller: raft transport on %s: %w", c.cfg.RaftBindAddr, err)
+	}
+	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: c.stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
+	})
+	if self, ok := c.cfg.selfVoter(); ok && !c.cfg.singleVoter() {
+		if err := c.stream.verifySelf(self.Addr, c.stop); err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
 	}
 	rc := c.raftConfig(hl)
 	existing, err := raft.HasExistingState(store, store, snaps)
@@ -227,30 +312,26 @@ func (c *Controller) raftConfig(hl *hclogAdapter) *raft.Config {
 	return rc
 }
 
-// advertiseAddr is the configured advertise address, or nil to let the
-// transport advertise what it binds, unless that is an unspecified host:
-// a lone voter then advertises loopback with the bound port.
-func (c *Controller) advertiseAddr() (net.Addr, error) {
-	addr := c.cfg.RaftAdvertiseAddr
-	if addr == "" {
-		host, port, _ := net.SplitHostPort(c.cfg.RaftBindAddr)
-		ip := net.ParseIP(host)
-		if host != "" && (ip == nil || !ip.IsUnspecified()) {
-			return nil, nil
-		}
-		if !c.cfg.singleVoter() {
-			return nil, errors.New("controller: a raft advertise address is required when binding all interfaces with several voters")
-		}
-		if port == "0" {
-			return nil, errors.New("controller: binding port 0 on all interfaces needs a raft advertise address")
-		}
-		addr = net.JoinHostPort("127.0.0.1", port)
+// advertiseAddr is the address the other voters know this node by: the
+// configured advertise address, else this node's entry in the voter list,
+// else "" to advertise the bound address, unless that is an unspecified
+// host: a lone voter then advertises loopback with the bound port.
+func (c *Controller) advertiseAddr() (string, error) {
+	if c.cfg.RaftAdvertiseAddr != "" {
+		return c.cfg.RaftAdvertiseAddr, nil
 	}
-	tcp, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("controller: raft advertise address %q: %w", addr, err)
+	if v, ok := c.cfg.selfVoter(); ok && !c.cfg.singleVoter() {
+		return v.Addr, nil
 	}
-	return tcp, nil
+	host, port, _ := net.SplitHostPort(c.cfg.RaftBindAddr)
+	ip := net.ParseIP(host)
+	if host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return "", nil
+	}
+	if port == "0" {
+		return "", errors.New("controller: binding port 0 on all interfaces needs a raft advertise address")
+	}
+	return net.JoinHostPort("127.0.0.1", port), nil
 }
 
 func (c *Controller) bootstrapConfiguration() raft.Configuration {
@@ -261,10 +342,12 @@ func (c *Controller) bootstrapConfiguration() raft.Configuration {
 			Address:  c.transport.LocalAddr(),
 		}}}
 	}
+	// Every voter must bootstrap the same configuration, so addresses are
+	// taken as the voter list spells them, this node's included.
 	var conf raft.Configuration
 	for _, v := range c.cfg.Voters {
 		addr := raft.ServerAddress(v.Addr)
-		if v.ID == c.cfg.NodeID {
+		if c.cfg.singleVoter() {
 			addr = c.transport.LocalAddr()
 		}
 		conf.Servers = append(conf.Servers, raft.Server{
@@ -324,7 +407,12 @@ func (c *Controller) becomeActive() {
 		c.log.Warn().Err(err).Msg("leader barrier failed")
 		return
 	}
+	c.activeAt.Store(time.Now().UnixNano())
 	c.active.Store(true)
+	select {
+	case c.becameActive <- struct{}{}:
+	default:
+	}
 	c.log.Info().Uint64("offset", c.fsm.Image().Offset()).Msg("became the active controller")
 	_, err := c.commit(context.Background(), func(img *metadata.Image) ([]metadata.Record, error) {
 		if img.ClusterID() != "" {

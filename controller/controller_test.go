@@ -133,8 +133,8 @@ func TestRestartPreservesImage(t *testing.T) {
 	cfg := testConfig(t, dir)
 	c := start(t, cfg)
 	epochs := register(t, c, 3)
-	createTopic(t, c, "orders", 4, 2, map[string]string{"retention.ms": "1000"})
-	createTopic(t, c, "payments", 1, 3, nil)
+	createTopic(t, c, "orders", 4, 1, map[string]string{"retention.ms": "1000"})
+	createTopic(t, c, "payments", 1, 1, nil)
 	allocate(t, c, 1, epochs[0])
 	before := c.Image()
 	clusterID := c.ClusterID()
@@ -200,7 +200,7 @@ func TestSnapshotTakenAndRestored(t *testing.T) {
 	c := start(t, cfg)
 	register(t, c, 2)
 	for _, name := range []string{"a", "b", "c", "d", "e", "f"} {
-		createTopic(t, c, name, 2, 2, nil)
+		createTopic(t, c, name, 2, 1, nil)
 	}
 	snapDir := filepath.Join(dir, "raft", "snapshots")
 	waitFor(t, 10*time.Second, func() error {
@@ -353,7 +353,9 @@ func TestCloseWhileStartWaits(t *testing.T) {
 func TestSeveralVotersStartWithoutWaiting(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	cfg.ClusterID = "three-voters"
-	cfg.Voters = []Voter{{ID: 1, Addr: "127.0.0.1:1"}, {ID: 2, Addr: "127.0.0.1:2"}, {ID: 3, Addr: "127.0.0.1:3"}}
+	addrs := reserveAddrs(t, "127.0.0.1", 3)
+	cfg.Voters = []Voter{{ID: 1, Addr: addrs[0]}, {ID: 2, Addr: addrs[1]}, {ID: 3, Addr: addrs[2]}}
+	cfg.RaftBindAddr = addrs[0]
 	c := start(t, cfg)
 	if c.IsLeader() {
 		t.Fatal("a voter without its peers became the active controller")

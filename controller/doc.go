@@ -5,7 +5,7 @@
 // the controller listener, where brokers and admin clients send the
 // controller's Kafka APIs (CreateTopics, DeleteTopics, CreatePartitions,
 // AlterConfigs, IncrementalAlterConfigs, BrokerRegistration,
-// AllocateProducerIds).
+// AllocateProducerIds, DescribeQuorum).
 //
 // It owns DataDir: meta.properties (the cluster and node ids the directory
 // belongs to; a directory of another cluster or node is refused), and

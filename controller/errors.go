@@ -16,6 +16,10 @@ var (
 	// ErrDataDirMismatch: the data directory belongs to another node, or
 	// its meta.properties is missing or unreadable.
 	ErrDataDirMismatch = errors.New("controller: data directory does not match this node")
+	// ErrNodeIDMismatch: the other voters do not know this node by its id
+	// at its address (node.id or controller.quorum.voters is wrong). The
+	// node refuses to start.
+	ErrNodeIDMismatch = errors.New("controller: node id mismatch")
 	// ErrNotController wraps kerr.NotController: this node is not the
 	// active controller (the Raft leader), or stopped being it before the
 	// operation committed.

@@ -130,12 +130,18 @@ func (f *fsm) subscribe(fn func(*metadata.Image, *metadata.Delta)) func() {
 	}
 }
 
+// watch returns the latest image and a channel closed when a newer one is
+// set.
+func (f *fsm) watch() (*metadata.Image, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.Image(), f.mu.changed
+}
+
 // waitForOffset returns once the image's offset is at least offset.
 func (f *fsm) waitForOffset(ctx context.Context, offset uint64) error {
 	for {
-		f.mu.Lock()
-		img, changed := f.Image(), f.mu.changed
-		f.mu.Unlock()
+		img, changed := f.watch()
 		if img.Offset() >= offset {
 			return nil
 		}

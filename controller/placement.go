@@ -9,6 +9,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
+// maxReplicationFactor is the largest replication factor a topic may have.
+// Partitions are not replicated across brokers yet: a follower would never
+// fetch, so a topic with more than one replica is refused rather than
+// created with replicas that are never in sync. The next release lifts it.
+const maxReplicationFactor = 1
+
+// errReplicationUnsupported is the answer to a replication factor above
+// maxReplicationFactor.
+func errReplicationUnsupported(rf int) error {
+	return errorf(kerr.InvalidReplicationFactor,
+		"replication factor %d: replication across brokers is not supported yet (at most %d replica per partition)", rf, maxReplicationFactor)
+}
+
 // maxPartitionsPerRequest bounds the partitions one request may create, so
 // that a hostile or mistaken request cannot build a huge log entry.
 const maxPartitionsPerRequest = 10000
@@ -63,6 +76,9 @@ func checkManualAssignment(img *metadata.Image, assignment [][]int32, rf int) er
 	for p, replicas := range assignment {
 		if len(replicas) == 0 {
 			return errorf(kerr.InvalidReplicaAssignment, "partition %d has no replicas", p)
+		}
+		if len(replicas) > maxReplicationFactor {
+			return errReplicationUnsupported(len(replicas))
 		}
 		if rf > 0 && len(replicas) != rf {
 			return errorf(kerr.InvalidReplicaAssignment,

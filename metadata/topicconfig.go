@@ -47,11 +47,15 @@ type ConfigEntry struct {
 const (
 	ConfigCleanupPolicy               = "cleanup.policy"
 	ConfigCompressionType             = "compression.type"
+	ConfigDeleteRetentionMs           = "delete.retention.ms"
 	ConfigIndexIntervalBytes          = "index.interval.bytes"
+	ConfigMaxCompactionLagMs          = "max.compaction.lag.ms"
 	ConfigMaxMessageBytes             = "max.message.bytes"
 	ConfigMessageTimestampAfterMaxMs  = "message.timestamp.after.max.ms"
 	ConfigMessageTimestampBeforeMaxMs = "message.timestamp.before.max.ms"
 	ConfigMessageTimestampType        = "message.timestamp.type"
+	ConfigMinCleanableDirtyRatio      = "min.cleanable.dirty.ratio"
+	ConfigMinCompactionLagMs          = "min.compaction.lag.ms"
 	ConfigMinInsyncReplicas           = "min.insync.replicas"
 	ConfigRetentionBytes              = "retention.bytes"
 	ConfigRetentionMs                 = "retention.ms"
@@ -66,7 +70,7 @@ const maxLongString = "9223372036854775807"
 // topicConfigs is the catalog, sorted by name.
 var topicConfigs = []ConfigDef{
 	{Name: ConfigCleanupPolicy, Default: "delete", Type: kmsg.ConfigTypeList, BrokerSynonym: "log.cleanup.policy", Implemented: true,
-		Doc:      `What happens to old segments: "delete" removes them once past retention.ms or retention.bytes. "compact" (log compaction) is not supported yet.`,
+		Doc:      `What happens to old segments, a list of "delete" and "compact": "delete" removes them once past retention.ms or retention.bytes; "compact" keeps the latest record of every key (log compaction) and refuses records without a key. "compact,delete" does both.`,
 		validate: validateCleanupPolicy},
 	{Name: "compression.gzip.level", Default: "-1", Type: kmsg.ConfigTypeInt, BrokerSynonym: "compression.gzip.level",
 		Doc: "Compression level when compression.type is gzip."},
@@ -77,8 +81,9 @@ var topicConfigs = []ConfigDef{
 		validate: validateCompressionType},
 	{Name: "compression.zstd.level", Default: "3", Type: kmsg.ConfigTypeInt, BrokerSynonym: "compression.zstd.level",
 		Doc: "Compression level when compression.type is zstd."},
-	{Name: "delete.retention.ms", Default: "86400000", Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.cleaner.delete.retention.ms",
-		Doc: "How long delete tombstones are kept in a compacted topic."},
+	{Name: ConfigDeleteRetentionMs, Default: "86400000", Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.cleaner.delete.retention.ms", Implemented: true,
+		Doc:      "How long a delete tombstone (a record with a null value) stays in a compacted topic after compaction first kept it; a consumer reading from the start within this time sees the deletion.",
+		validate: longAtLeast(0)},
 	{Name: "file.delete.delay.ms", Default: "60000", Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.segment.delete.delay.ms",
 		Doc: "How long a deleted segment's files wait before removal from the file system."},
 	{Name: "flush.messages", Default: maxLongString, Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.flush.interval.messages",
@@ -96,8 +101,9 @@ var topicConfigs = []ConfigDef{
 		Doc: "Bytes kept locally when tiered storage is enabled."},
 	{Name: "local.retention.ms", Default: "-2", Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.local.retention.ms",
 		Doc: "Milliseconds kept locally when tiered storage is enabled."},
-	{Name: "max.compaction.lag.ms", Default: maxLongString, Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.cleaner.max.compaction.lag.ms",
-		Doc: "Longest time a message stays uncompacted."},
+	{Name: ConfigMaxCompactionLagMs, Default: maxLongString, Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.cleaner.max.compaction.lag.ms", Implemented: true,
+		Doc:      "Longest time a record stays uncompacted in a compacted topic: a sealed segment older than this is compacted whatever min.cleanable.dirty.ratio says, and the active segment rolls after this long.",
+		validate: longAtLeast(1)},
 	{Name: ConfigMaxMessageBytes, Default: "1048588", Type: kmsg.ConfigTypeInt, BrokerSynonym: "message.max.bytes", Implemented: true,
 		Doc:      "Largest record batch the topic accepts, after compression.",
 		validate: intAtLeast(0)},
@@ -112,10 +118,12 @@ var topicConfigs = []ConfigDef{
 	{Name: ConfigMessageTimestampType, Default: "CreateTime", Type: kmsg.ConfigTypeString, BrokerSynonym: "log.message.timestamp.type", Implemented: true,
 		Doc:      `Which timestamp records keep: "CreateTime" (the producer's) or "LogAppendTime" (the broker's, stamped on append).`,
 		validate: oneOf("CreateTime", "LogAppendTime")},
-	{Name: "min.cleanable.dirty.ratio", Default: "0.5", Type: kmsg.ConfigTypeDouble, BrokerSynonym: "log.cleaner.min.cleanable.ratio",
-		Doc: "Dirty ratio above which the log cleaner compacts a log."},
-	{Name: "min.compaction.lag.ms", Default: "0", Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.cleaner.min.compaction.lag.ms",
-		Doc: "Shortest time a message stays uncompacted."},
+	{Name: ConfigMinCleanableDirtyRatio, Default: "0.5", Type: kmsg.ConfigTypeDouble, BrokerSynonym: "log.cleaner.min.cleanable.ratio", Implemented: true,
+		Doc:      "A compacted topic's partition is compacted once the bytes written since its last compaction are more than this share of its compactable bytes (0 to 1).",
+		validate: doubleBetween(0, 1)},
+	{Name: ConfigMinCompactionLagMs, Default: "0", Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.cleaner.min.compaction.lag.ms", Implemented: true,
+		Doc:      "Shortest time a record stays uncompacted in a compacted topic: segments holding newer records are not compacted yet.",
+		validate: longAtLeast(0)},
 	{Name: ConfigMinInsyncReplicas, Default: "1", Type: kmsg.ConfigTypeInt, BrokerSynonym: "min.insync.replicas", Implemented: true,
 		Doc:      "Fewest in-sync replicas for an acks=all write to succeed; fewer gives NOT_ENOUGH_REPLICAS.",
 		validate: intAtLeast(1)},
@@ -325,6 +333,16 @@ func intAtLeast(min int64) func(string) error {
 
 func longAtLeast(min int64) func(string) error { return intAtLeast(min) }
 
+func doubleBetween(lo, hi float64) func(string) error {
+	return func(v string) error {
+		f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if !(f >= lo && f <= hi) {
+			return fmt.Errorf("must be between %g and %g", lo, hi)
+		}
+		return nil
+	}
+}
+
 func oneOf(values ...string) func(string) error {
 	return func(v string) error {
 		if slices.Contains(values, v) {
@@ -350,15 +368,11 @@ func splitList(v string) []string {
 func validateCleanupPolicy(v string) error {
 	items := splitList(v)
 	if len(items) == 0 {
-		return fmt.Errorf(`must be "delete"`)
+		return fmt.Errorf(`must be "delete", "compact" or "compact,delete"`)
 	}
 	for _, it := range items {
-		switch it {
-		case "delete":
-		case "compact":
-			return fmt.Errorf(`cleanup.policy "compact" is not supported yet: log compaction is not implemented, only "delete" is accepted`)
-		default:
-			return fmt.Errorf(`must be a list of "delete" and "compact" (only "delete" is supported yet)`)
+		if it != "delete" && it != "compact" {
+			return fmt.Errorf(`must be a list of "delete" and "compact"`)
 		}
 	}
 	return nil

@@ -39,9 +39,21 @@ func TestValidateTopicConfigs(t *testing.T) {
 		"message.timestamp.before.max.ms": "0", "message.timestamp.after.max.ms": "9223372036854775807",
 		"cleanup.policy": "delete", "compression.type": "producer", "unclean.leader.election.enable": "FALSE",
 		"segment.index.bytes": "4", "index.interval.bytes": " 4096 ",
+		"delete.retention.ms": "0", "min.compaction.lag.ms": "0", "max.compaction.lag.ms": "1",
+		"min.cleanable.dirty.ratio": "0.01",
 	}
 	if err := ValidateTopicConfigs(ok); err != nil {
 		t.Fatalf("valid configs refused: %v", err)
+	}
+	for _, policy := range []string{"compact", "delete", "compact,delete", " delete , compact "} {
+		if err := ValidateTopicConfig("cleanup.policy", policy); err != nil {
+			t.Fatalf("cleanup.policy=%q refused: %v", policy, err)
+		}
+	}
+	for _, ratio := range []string{"0", "1", "0.5"} {
+		if err := ValidateTopicConfig("min.cleanable.dirty.ratio", ratio); err != nil {
+			t.Fatalf("min.cleanable.dirty.ratio=%s refused: %v", ratio, err)
+		}
 	}
 	bad := map[string]string{ // key=value -> message fragment
 		"retention.ms=abc":                          "must be a long",
@@ -50,15 +62,20 @@ func TestValidateTopicConfigs(t *testing.T) {
 		"segment.bytes=3000000000":                  "must be an int",
 		"min.insync.replicas=0":                     "at least 1",
 		"message.timestamp.type=Now":                "must be one of",
-		"cleanup.policy=compact":                    "compaction is not implemented",
-		"cleanup.policy=delete,compact":             "not supported yet",
+		"cleanup.policy=":                           `must be "delete", "compact" or "compact,delete"`,
+		"cleanup.policy=delete,archive":             `must be a list of "delete" and "compact"`,
+		"delete.retention.ms=-1":                    "at least 0",
+		"min.compaction.lag.ms=-1":                  "at least 0",
+		"max.compaction.lag.ms=0":                   "at least 1",
+		"min.cleanable.dirty.ratio=1.5":             "between 0 and 1",
+		"min.cleanable.dirty.ratio=NaN":             "between 0 and 1",
+		"min.cleanable.dirty.ratio=half":            "must be a number",
 		"compression.type=gzip":                     "not supported yet",
 		"compression.type=brotli":                   "must be one of",
 		"unclean.leader.election.enable=true":       "only false",
 		"unclean.leader.election.enable=maybe":      "true or false",
 		"flush.ms=1":                                `topic config "flush.ms" is not supported yet`,
 		"remote.storage.enable=false":               "not supported yet",
-		"min.compaction.lag.ms=0":                   "not supported yet",
 		"message.downconversion.enable=true":        "not supported yet",
 		"no.such.config=1":                          `unknown topic config "no.such.config"`,
 		"log.retention.ms=1":                        "unknown topic config",
@@ -75,8 +92,10 @@ func TestValidateTopicConfigs(t *testing.T) {
 
 func TestTopicConfigCatalog(t *testing.T) {
 	want := []string{
-		"cleanup.policy", "compression.type", "index.interval.bytes", "max.message.bytes",
+		"cleanup.policy", "compression.type", "delete.retention.ms", "index.interval.bytes",
+		"max.compaction.lag.ms", "max.message.bytes",
 		"message.timestamp.after.max.ms", "message.timestamp.before.max.ms", "message.timestamp.type",
+		"min.cleanable.dirty.ratio", "min.compaction.lag.ms",
 		"min.insync.replicas", "retention.bytes", "retention.ms", "segment.bytes", "segment.index.bytes",
 		"segment.ms", "unclean.leader.election.enable",
 	}
@@ -101,6 +120,7 @@ func TestTopicConfigCatalog(t *testing.T) {
 		"max.message.bytes": "1048588", "segment.bytes": "1073741824", "retention.ms": "604800000",
 		"message.timestamp.after.max.ms": "3600000", "message.timestamp.before.max.ms": "9223372036854775807",
 		"flush.messages": "9223372036854775807", "delete.retention.ms": "86400000",
+		"min.cleanable.dirty.ratio": "0.5", "min.compaction.lag.ms": "0", "max.compaction.lag.ms": "9223372036854775807",
 	} {
 		if got, ok := TopicConfigDefault(name); !ok || got != def {
 			t.Errorf("default of %s = %q, %v; want %q", name, got, ok, def)

@@ -9,8 +9,16 @@
 // to the controller listener over TCP for everything else, exactly as a
 // separate broker would.
 //
-// Start order: controller (Raft replay rebuilds the image, which opens the
-// partitions), then broker (registers, then serves). Shutdown order is the
-// reverse: the broker stops accepting, answers in-flight requests and syncs
-// its logs, then the controller closes Raft.
+// Every node gossips (package gossip) when Config.Gossip is set: the
+// controller reads the member table to fence and unfence brokers, and the
+// broker announces its registration through it.
+//
+// Start order: broker created (its incarnation id is known), gossip,
+// controller (Raft replay rebuilds the image, which opens the partitions;
+// with several voters it waits for a quorum), then broker (registers,
+// announces the registration, waits to be unfenced, then serves). Shutdown
+// order is the reverse: the node leaves gossip (the active controller
+// fences its broker at once), the broker stops accepting, answers
+// in-flight requests and syncs its logs, the controller closes Raft, and
+// gossip shuts down.
 package node

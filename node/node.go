@@ -14,6 +14,7 @@ import (
 
 	"github.com/samsa-io/samsa/broker"
 	"github.com/samsa-io/samsa/controller"
+	"github.com/samsa-io/samsa/gossip"
 	"github.com/samsa-io/samsa/metadata"
 )
 
@@ -23,15 +24,20 @@ const (
 	RoleBroker     = "broker"
 )
 
-// Config is everything one node needs. Controller and Broker carry each
-// role's own settings; Start fills in the fields derived from the node
-// (node id, directories, the controller address for the broker).
+// Config is everything one node needs. Controller, Broker and Gossip
+// carry each part's own settings; Start fills in the fields derived from
+// the node (node id, directories, loggers, liveness).
+// Broker.ControllerAddrs lists every voter's controller listener; empty
+// means this node's own, which is right only for a single voter. An empty
+// Gossip.BindAddr runs the node without gossip: brokers are then
+// registered unfenced and never fenced (tests, the in-process harness).
 type Config struct {
 	NodeID     int32
 	Roles      []string
 	DataDir    string
 	Controller controller.Config
 	Broker     broker.Config
+	Gossip     gossip.Config
 	Logger     zerolog.Logger
 }
 
@@ -56,9 +62,10 @@ func (c Config) Validate() error {
 
 // Node is a running Samsa process.
 type Node struct {
-	cfg  Config
-	ctrl *controller.Controller
-	brk  *broker.Broker
+	cfg    Config
+	ctrl   *controller.Controller
+	brk    *broker.Broker
+	gossip *gossip.Gossip
 }
 
 // Start starts the node's roles and returns once the broker (if any) serves.
@@ -67,16 +74,21 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg}
-	ccfg := cfg.Controller
-	ccfg.NodeID = cfg.NodeID
-	ccfg.DataDir = filepath.Join(cfg.DataDir, "controller")
-	ccfg.Logger = cfg.Logger.With().Str("role", RoleController).Logger()
-	ctrl, err := controller.New(ccfg)
-	if err != nil {
-		return nil, fmt.Errorf("controller: %w", err)
+	if err := n.create(); err != nil {
+		n.closeAll()
+		return nil, err
 	}
-	n.ctrl = ctrl
+	if err := n.start(ctx); err != nil {
+		n.closeAll()
+		return nil, err
+	}
+	return n, nil
+}
 
+// create builds the roles and starts gossip (the broker first: gossip
+// announces its incarnation id, and the controller reads gossip).
+func (n *Node) create() error {
+	cfg := n.cfg
 	if slices.Contains(cfg.Roles, RoleBroker) {
 		bcfg := cfg.Broker
 		bcfg.NodeID = cfg.NodeID
@@ -84,26 +96,85 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		bcfg.Logger = cfg.Logger.With().Str("role", RoleBroker).Logger()
 		brk, err := broker.New(bcfg)
 		if err != nil {
-			ctrl.Close()
-			return nil, fmt.Errorf("broker: %w", err)
+			return fmt.Errorf("broker: %w", err)
 		}
 		n.brk = brk
+	}
+	ccfg := cfg.Controller
+	ccfg.NodeID = cfg.NodeID
+	ccfg.DataDir = filepath.Join(cfg.DataDir, "controller")
+	ccfg.Logger = cfg.Logger.With().Str("role", RoleController).Logger()
+	if cfg.Gossip.BindAddr != "" {
+		if err := n.startGossip(); err != nil {
+			return err
+		}
+		ccfg.Liveness = gossipView{n.gossip}
+	}
+	ctrl, err := controller.New(ccfg)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	n.ctrl = ctrl
+	if n.brk != nil {
 		// Subscribe before the controller starts so the broker sees every
 		// image from the first replayed one.
+		brk := n.brk
 		ctrl.Subscribe(func(img *metadata.Image, d *metadata.Delta) { brk.PublishImage(img, d) })
 	}
-	if err := ctrl.Start(ctx); err != nil {
-		n.closeAll()
-		return nil, fmt.Errorf("starting controller: %w", err)
-	}
+	return nil
+}
+
+func (n *Node) startGossip() error {
+	gcfg := n.cfg.Gossip
+	gcfg.NodeID = n.cfg.NodeID
+	gcfg.Logger = n.cfg.Logger
+	meta := gossip.Meta{Roles: n.cfg.Roles}
 	if n.brk != nil {
-		n.brk.SetControllerAddrs([]string{ctrl.ListenAddr()})
-		if err := n.brk.Start(ctx); err != nil {
-			n.closeAll()
-			return nil, fmt.Errorf("starting broker: %w", err)
+		meta.Incarnation = n.brk.Incarnation()
+	}
+	g, err := gossip.Start(gcfg, meta)
+	if err != nil {
+		return err
+	}
+	n.gossip = g
+	if n.brk != nil {
+		n.brk.SetLiveness(gossipView{g})
+	}
+	return nil
+}
+
+// start starts the controller, waits for the quorum, then starts the
+// broker, announcing each endpoint through gossip once it serves.
+func (n *Node) start(ctx context.Context) error {
+	if err := n.ctrl.Start(ctx); err != nil {
+		return fmt.Errorf("starting controller: %w", err)
+	}
+	// With several voters this waits for a quorum, and fails if the other
+	// voters refuse this node (wrong cluster or node id).
+	if err := n.ctrl.WaitReady(ctx); err != nil {
+		return fmt.Errorf("starting controller: %w", err)
+	}
+	n.announce(func(m *gossip.Meta) { m.Controller, m.Raft = n.ctrl.ListenAddr(), n.ctrl.RaftAddr() })
+	if n.brk == nil {
+		return nil
+	}
+	if len(n.cfg.Broker.ControllerAddrs) == 0 {
+		n.brk.SetControllerAddrs([]string{n.ctrl.ListenAddr()})
+	}
+	if err := n.brk.Start(ctx); err != nil {
+		return fmt.Errorf("starting broker: %w", err)
+	}
+	n.announce(func(m *gossip.Meta) { m.Kafka = n.brk.AdvertisedAddr() })
+	return nil
+}
+
+// announce updates this node's gossip metadata, if it gossips.
+func (n *Node) announce(change func(*gossip.Meta)) {
+	if n.gossip != nil {
+		if err := n.gossip.Update(change); err != nil {
+			n.cfg.Logger.Warn().Err(err).Msg("gossip metadata not updated")
 		}
 	}
-	return n, nil
 }
 
 func (n *Node) closeAll() {
@@ -112,7 +183,12 @@ func (n *Node) closeAll() {
 		cancel()
 		n.brk.Shutdown(ctx)
 	}
-	n.ctrl.Close()
+	if n.ctrl != nil {
+		n.ctrl.Close()
+	}
+	if n.gossip != nil {
+		n.gossip.Close()
+	}
 }
 
 // Bootstrap is the address Kafka clients connect to ("" without a broker).
@@ -129,11 +205,18 @@ func (n *Node) ClusterID() string { return n.ctrl.Image().ClusterID() }
 // ControllerAddr is the controller listener's address.
 func (n *Node) ControllerAddr() string { return n.ctrl.ListenAddr() }
 
-// Shutdown stops the broker gracefully (stop accepting, answer in-flight
-// requests, sync and close logs), then the controller. ctx bounds the wait
+// Shutdown leaves gossip (the active controller fences this broker at
+// once, moving its leaderships, instead of after a failure timeout), stops
+// the broker gracefully (stop accepting, answer in-flight requests, sync
+// and close logs), then the controller, then gossip. ctx bounds the wait
 // for in-flight requests.
 func (n *Node) Shutdown(ctx context.Context) error {
 	var errs []error
+	if n.gossip != nil {
+		if err := n.gossip.Leave(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if n.brk != nil {
 		if err := n.brk.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("broker shutdown: %w", err))
@@ -142,7 +225,29 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if err := n.ctrl.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("controller shutdown: %w", err))
 	}
+	if n.gossip != nil {
+		if err := n.gossip.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// gossipView adapts gossip to what the controller (the member table) and
+// the broker (announcing its registration) need from it.
+type gossipView struct{ g *gossip.Gossip }
+
+func (v gossipView) Members() (map[int32]controller.MemberState, <-chan struct{}) {
+	members, changed := v.g.Watch()
+	out := make(map[int32]controller.MemberState, len(members))
+	for id, m := range members {
+		out[id] = controller.MemberState{Alive: m.Alive, Incarnation: m.Incarnation, BrokerEpoch: m.BrokerEpoch}
+	}
+	return out, changed
+}
+
+func (v gossipView) AnnounceRegistration(incarnation [16]byte, epoch int64) error {
+	return v.g.Update(func(m *gossip.Meta) { m.Incarnation, m.BrokerEpoch = incarnation, epoch })
 }
 
 // DerivePort returns host:port with port = base port + offset, or port 0

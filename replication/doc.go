@@ -10,6 +10,12 @@
 // fetching, ISR shrink/expand and AlterPartition arrive with multi-broker
 // replication; the types here already carry the ISR and epochs they need.
 //
+// The Manager owns one background goroutine that applies each partition's
+// cleanup.policy every log.retention.check.interval.ms: retention for
+// "delete", a compaction pass for "compact" (storage.Log.Compact), both
+// bounded by the high watermark. Partition.DeleteRecords moves the log
+// start offset on request (KIP-107).
+//
 // # Invariants
 //
 //   - Offsets are assigned under Partition.appendMu, which also guards the

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -85,10 +86,21 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 }
 
 // retentionLoop is the Manager's one background goroutine: every check
-// interval it applies retention to each hosted partition. Deleting segments
-// does not block appends or reads (see storage.Log.ApplyRetention).
+// interval it applies retention to each hosted partition whose
+// cleanup.policy has delete, then compacts each whose policy has compact.
+// Neither blocks appends or reads (see storage.Log.ApplyRetention and
+// storage.Log.Compact); Close interrupts a running compaction pass.
 func (m *Manager) retentionLoop() {
 	defer close(m.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-m.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	tick := time.NewTicker(m.cfg.RetentionCheckInterval)
 	defer tick.Stop()
 	for {
@@ -97,19 +109,47 @@ func (m *Manager) retentionLoop() {
 			return
 		case now := <-tick.C:
 			m.ApplyRetention(now)
+			m.compact(ctx, now)
 		}
 	}
+}
+
+// partitions snapshots the hosted partitions.
+func (m *Manager) partitions() []*Partition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	parts := make([]*Partition, 0, len(m.mu.parts))
+	for _, p := range m.mu.parts {
+		parts = append(parts, p)
+	}
+	return parts
+}
+
+// Compact runs one compaction pass over every hosted partition whose
+// cleanup.policy has compact and returns how many partitions were
+// compacted.
+func (m *Manager) Compact(now time.Time) int {
+	return m.compact(context.Background(), now)
+}
+
+func (m *Manager) compact(ctx context.Context, now time.Time) int {
+	n := 0
+	for _, p := range m.partitions() {
+		res, err := p.compact(ctx, now)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, storage.ErrClosed) && !errors.Is(err, storage.ErrTruncated) {
+			p.logger.Error().Err(err).Int32("epoch", p.LeaderEpoch()).Msg("compaction failed")
+		}
+		if res.Cleaned {
+			n++
+		}
+	}
+	return n
 }
 
 // ApplyRetention runs one retention pass over every hosted partition and
 // returns the number of segments deleted.
 func (m *Manager) ApplyRetention(now time.Time) int {
-	m.mu.RLock()
-	parts := make([]*Partition, 0, len(m.mu.parts))
-	for _, p := range m.mu.parts {
-		parts = append(parts, p)
-	}
-	m.mu.RUnlock()
+	parts := m.partitions()
 	total := 0
 	for _, p := range parts {
 		n, err := p.applyRetention(now)

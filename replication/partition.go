@@ -30,6 +30,13 @@ type PartitionConfig struct {
 	// (-1: unlimited), enforced by the Manager's retention loop.
 	RetentionMs    int64
 	RetentionBytes int64
+	// Delete and Compact are cleanup.policy: delete applies retention.ms
+	// and retention.bytes; compact keeps the latest record per key (the
+	// Manager's loop runs storage.Log.Compact with Compaction) and refuses
+	// records without a key. Both may be set.
+	Delete     bool
+	Compact    bool
+	Compaction storage.CompactionConfig
 }
 
 // DefaultPartitionConfig returns Kafka's topic defaults.
@@ -41,6 +48,8 @@ func DefaultPartitionConfig() PartitionConfig {
 		MinInsyncReplicas:    1,
 		RetentionMs:          7 * 24 * 3600 * 1000,
 		RetentionBytes:       -1,
+		Delete:               true,
+		Compaction:           storage.DefaultCompactionConfig(),
 	}
 }
 
@@ -250,6 +259,11 @@ func (p *Partition) Append(payload []byte, acks int16) (AppendResult, error) {
 	if err := checkProducerBatches(headers); err != nil {
 		return AppendResult{}, err
 	}
+	if cfg.Compact {
+		if err := storage.CheckRecordKeys(payload); err != nil {
+			return AppendResult{}, err
+		}
+	}
 
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
@@ -430,7 +444,10 @@ func (p *Partition) wakeWaitersLocked() {
 
 // FetchResult is what a read returns with the partition's offsets.
 type FetchResult struct {
+	// Records holds the batches read as bytes (Read), Pinned as file
+	// regions (ReadPinned); only one is set.
 	Records        []byte
+	Pinned         storage.Pinned
 	HighWatermark  int64
 	LogStartOffset int64
 	LeaderEpoch    int32
@@ -440,6 +457,17 @@ type FetchResult struct {
 // the first batch alone is larger (KIP-74). clientEpoch (-1 for none) is the
 // consumer's view of the leader epoch.
 func (p *Partition) Read(offset int64, maxBytes int32, clientEpoch int32) (FetchResult, error) {
+	return p.read(offset, maxBytes, clientEpoch, false)
+}
+
+// ReadPinned is Read for zero-copy sending: the batches come as pinned file
+// regions (FetchResult.Pinned) instead of bytes, where the platform allows.
+// The caller must call FetchResult.Release once they are sent.
+func (p *Partition) ReadPinned(offset int64, maxBytes int32, clientEpoch int32) (FetchResult, error) {
+	return p.read(offset, maxBytes, clientEpoch, true)
+}
+
+func (p *Partition) read(offset int64, maxBytes int32, clientEpoch int32, pin bool) (FetchResult, error) {
 	p.mu.Lock()
 	err := p.checkLeaderLocked(clientEpoch)
 	res := FetchResult{HighWatermark: p.mu.hw, LeaderEpoch: p.mu.state.LeaderEpoch}
@@ -453,16 +481,45 @@ func (p *Partition) Read(offset int64, maxBytes int32, clientEpoch int32) (Fetch
 		// Kafka answers empty rather than out of range here.
 		return res, nil
 	}
-	rr, err := p.log.Read(offset, maxBytes, res.HighWatermark)
+	// A compaction swap between Read and Bytes/Pin invalidates the result
+	// (storage.ErrTruncated); reading again sees the new segment.
+	for attempt := 0; ; attempt++ {
+		err = p.readLog(&res, offset, maxBytes, pin)
+		if err == nil || !errors.Is(err, storage.ErrTruncated) || attempt == 2 {
+			break
+		}
+	}
 	if err != nil {
 		return res, fmt.Errorf("reading %s-%d at %d: %w", p.Topic, p.Index, offset, err)
 	}
-	if rr.Size > 0 {
-		if res.Records, err = rr.Bytes(); err != nil {
-			return res, fmt.Errorf("reading %s-%d at %d: %w", p.Topic, p.Index, offset, err)
+	return res, nil
+}
+
+func (p *Partition) readLog(res *FetchResult, offset int64, maxBytes int32, pin bool) error {
+	rr, err := p.log.Read(offset, maxBytes, res.HighWatermark)
+	if err != nil || rr.Size == 0 {
+		return err
+	}
+	if pin {
+		res.Pinned, err = rr.Pin()
+		if !errors.Is(err, storage.ErrPinUnsupported) {
+			return err
 		}
 	}
-	return res, nil
+	res.Records, err = rr.Bytes()
+	return err
+}
+
+// Size is the number of record bytes in the result.
+func (r *FetchResult) Size() int64 { return int64(len(r.Records)) + r.Pinned.Size }
+
+// Release frees pinned regions; a no-op for bytes.
+func (r *FetchResult) Release() { r.Pinned.Release() }
+
+// DropRecords releases and forgets the records, keeping the offsets.
+func (r *FetchResult) DropRecords() {
+	r.Release()
+	r.Records, r.Pinned = nil, storage.Pinned{}
 }
 
 // Special ListOffsets timestamps (Kafka protocol).
@@ -521,14 +578,52 @@ func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, e
 	return e, off, nil
 }
 
-// applyRetention deletes whole segments past retention.ms/retention.bytes,
-// never at or above the high watermark, and returns how many it deleted.
+// DeleteRecords moves the log start offset up to offset (DeleteRecords,
+// KIP-107) and returns the new low watermark, the log start offset (with a
+// single replica, the lowest over the replicas). offset -1 means the high
+// watermark; an offset above the high watermark, or another negative one,
+// is OFFSET_OUT_OF_RANGE; an offset at or below the log start changes
+// nothing. Only the leader deletes (NOT_LEADER_OR_FOLLOWER), and not in a
+// topic whose cleanup.policy lacks delete (POLICY_VIOLATION, as Kafka).
+// Whole segments below the new start are deleted at once; the call is
+// synchronous.
+func (p *Partition) DeleteRecords(offset int64) (lowWatermark int64, err error) {
+	p.mu.Lock()
+	err = p.checkLeaderLocked(-1)
+	hw, cfg := p.mu.hw, p.mu.cfg
+	p.mu.Unlock()
+	if err != nil {
+		return -1, err
+	}
+	if !cfg.Delete {
+		return -1, fmt.Errorf("records of %s-%d cannot be deleted: cleanup.policy is compact: %w", p.Topic, p.Index, kerr.PolicyViolation)
+	}
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return -1, fmt.Errorf("delete records of %s-%d before %d: the high watermark is %d: %w", p.Topic, p.Index, offset, hw, kerr.OffsetOutOfRange)
+	}
+	low, err := p.log.DeleteRecordsBefore(offset)
+	if err != nil {
+		return -1, fmt.Errorf("deleting records of %s-%d before %d: %w", p.Topic, p.Index, offset, err)
+	}
+	return low, nil
+}
+
+// applyRetention deletes whole segments past retention.ms/retention.bytes
+// if cleanup.policy has delete (and, whatever the policy, segments wholly
+// below the log start offset), never at or above the high watermark, and
+// returns how many it deleted.
 func (p *Partition) applyRetention(now time.Time) (int, error) {
 	p.mu.Lock()
 	cfg, hw, closed := p.mu.cfg, p.mu.hw, p.mu.closed
 	p.mu.Unlock()
 	if closed {
 		return 0, nil
+	}
+	if !cfg.Delete {
+		cfg.RetentionMs, cfg.RetentionBytes = -1, -1
 	}
 	n, err := p.log.ApplyRetention(now, cfg.RetentionMs, cfg.RetentionBytes, hw)
 	if err != nil {
@@ -539,6 +634,22 @@ func (p *Partition) applyRetention(now time.Time) (int, error) {
 			Int32("epoch", p.LeaderEpoch()).Msg("deleted segments past retention")
 	}
 	return n, nil
+}
+
+// compact runs one compaction pass if cleanup.policy has compact, never
+// at or above the high watermark. ctx ends a running pass early.
+func (p *Partition) compact(ctx context.Context, now time.Time) (storage.CompactionResult, error) {
+	p.mu.Lock()
+	cfg, hw, closed := p.mu.cfg, p.mu.hw, p.mu.closed
+	p.mu.Unlock()
+	if closed || !cfg.Compact {
+		return storage.CompactionResult{}, nil
+	}
+	res, err := p.log.CompactContext(ctx, now, cfg.Compaction, hw)
+	if err != nil {
+		return res, fmt.Errorf("compaction of %s-%d: %w", p.Topic, p.Index, err)
+	}
+	return res, nil
 }
 
 // close stops the background syncer and closes (or, if remove, deletes) the

@@ -208,3 +208,70 @@ func unzstd(src []byte, limit int) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// compress compresses a records section with codec, for batches the
+// cleaner re-encodes (cleaner.go): the same codec the producer chose, in the
+// form Kafka's own broker writes: gzip (RFC 1952), snappy in the xerial
+// framing of snappy-java (which every client reads), the LZ4 frame format,
+// or a zstd frame.
+func compress(codec int8, src []byte) ([]byte, error) {
+	switch codec {
+	case CodecNone:
+		return src, nil
+	case CodecGzip:
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		if _, err := zw.Write(src); err != nil {
+			return nil, err
+		}
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
+	case CodecSnappy:
+		return xerialSnappy(src), nil
+	case CodecLZ4:
+		var b bytes.Buffer
+		zw := lz4.NewWriter(&b)
+		if _, err := zw.Write(src); err != nil {
+			return nil, err
+		}
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
+	case CodecZstd:
+		enc, err := zstdEncoder()
+		if err != nil {
+			return nil, err
+		}
+		return enc.EncodeAll(src, nil), nil
+	}
+	return nil, fmt.Errorf("%w: unknown compression codec %d", ErrCorruptBatch, codec)
+}
+
+// xerialBlockSize is snappy-java's default block size.
+const xerialBlockSize = 32 << 10
+
+// xerialSnappy frames src as snappy-java's SnappyOutputStream does: the
+// xerial header (magic, version 1, compatible version 1), then each block of
+// at most xerialBlockSize input bytes as [int32 length][snappy block].
+func xerialSnappy(src []byte) []byte {
+	out := append([]byte(nil), xerialMagic...)
+	out = be.AppendUint32(out, 1)
+	out = be.AppendUint32(out, 1)
+	for len(src) > 0 {
+		n := min(len(src), xerialBlockSize)
+		block := snappy.Encode(nil, src[:n])
+		out = be.AppendUint32(out, uint32(len(block)))
+		out = append(out, block...)
+		src = src[n:]
+	}
+	return out
+}
+
+// zstdEncoder is created once and shared: EncodeAll is safe for concurrent
+// use. Concurrency 1 keeps it from starting goroutines of its own.
+var zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+})

@@ -21,12 +21,18 @@ ParsePartitionDir) holding:
 	...
 	leader-epoch-checkpoint         leader epoch cache (KIP-101)
 	log-start-offset-checkpoint     log start offset, once it moved
+	cleaner-offset-checkpoint       where compaction's next dirty section starts
 	partition.metadata              topic ID
+
+and, only while compaction swaps a segment in (see Compaction),
+<base>.log.cleaned, .index.cleaned, .timeindex.cleaned and the same names
+ending in .swap.
 
 Segment files are named by the segment's base offset, zero-padded to 20
 decimal digits. Segments never overlap; each starts at or after the end of
 the previous one (equal unless a later compaction leaves gaps). The last
-segment is the active one; all others are sealed and immutable.
+segment is the active one; all others are sealed and immutable, except
+that compaction replaces a sealed segment whole with a cleaned copy.
 
 # Batch framing
 
@@ -38,7 +44,8 @@ A .log file is a plain concatenation of RecordBatch v2 (Kafka protocol guide,
 	partitionLeaderEpoch int32   /
 	magic                int8    = 2
 	crc                  uint32  CRC-32C (Castagnoli) of attributes..end
-	attributes           int16   bits 0-2 codec, 3 timestamp type, 4 transactional, 5 control
+	attributes           int16   bits 0-2 codec, 3 timestamp type, 4 transactional, 5 control,
+	                             6 delete horizon (KIP-534: firstTimestamp holds it)
 	lastOffsetDelta      int32
 	baseTimestamp        int64
 	maxTimestamp         int64
@@ -65,7 +72,8 @@ order that recovery checks.
 
 # Records
 
-The log stores batches and never re-encodes their records; DecodeRecords
+The log stores batches as produced; only compaction re-encodes the records
+of a batch it removes records from (cleanbatch.go). DecodeRecords
 (records.go, codec.go) reads them when a record-level answer is needed. Each
 record is (protocol guide, "Record"; zigzag varints):
 
@@ -140,6 +148,13 @@ directory is self-contained and a partition never rewrites another's state.
 It exists only once the start moved (retention, DeleteRecordsBefore);
 without it the log starts at the first segment's base offset.
 
+cleaner-offset-checkpoint has the same format; its offset is the base of
+the first segment the last compaction pass did not map (below it the log
+is compacted against itself). It is written only after a pass is swapped
+in, lowered before TruncateTo cuts below it, and removed by
+TruncateFullyAndStartAt, so it never claims data that was not compacted;
+an unreadable one is ignored (the next pass starts at the log start).
+
 partition.metadata is Kafka's:
 
 	version: 0
@@ -171,6 +186,20 @@ start offset are ErrOffsetOutOfRange even while their segment still exists.
 The one way down is TruncateTo cutting the batch that holds the log start
 offset (after DeleteRecordsBefore inside a batch): the start follows the new
 end, as in Kafka, and is checkpointed.
+
+# Compaction
+
+cleanup.policy=compact keeps the latest record of every key (cleaner.go,
+after Kafka's log cleaner): a pass maps the keys of the dirty sealed
+segments to their latest offsets, rewrites every sealed segment below the
+mapped end without the superseded records (offsets never move: a rewritten
+batch keeps its base offset and last offset delta), drops tombstones whose
+delete horizon passed, and swaps each rewritten segment in by renaming
+<base>.log.cleaned to <base>.log.swap (the commit) and then over
+<base>.log. Recovery deletes *.cleaned files and completes every
+.log.swap, so a crash at any point leaves each segment either old or new.
+The active segment and everything at or above the high watermark are
+never compacted.
 
 # Durability
 
@@ -213,7 +242,10 @@ Open recovers the directory (details in recover.go):
   - overlapping segments and an unreadable leader-epoch-checkpoint or
     partition.metadata are ErrCorrupt;
   - the last segment is fdatasynced, so DurableOffset starts at
-    LogEndOffset.
+    LogEndOffset;
+  - before any of this, an interrupted compaction swap is finished:
+    *.cleaned files are deleted, each <base>.log.swap is completed, and
+    the segments touched get their indexes rebuilt.
 
 Never is acknowledged data dropped silently: what Sync reported durable
 survives a crash, and anything else recovery cannot explain stops the
@@ -222,8 +254,9 @@ broker for an operator to look at.
 # Concurrency
 
 A Log is safe for concurrent use. Writers (Append, AppendAsFollower,
-TruncateTo, AssignLeaderEpoch, ApplyRetention, DeleteRecordsBefore,
-SetConfig, Close) are serialised by an internal append lock; replication normally serialises appends per partition anyway. Readers
+TruncateTo, TruncateFullyAndStartAt, AssignLeaderEpoch, ApplyRetention,
+DeleteRecordsBefore, the swap of a compaction pass, SetConfig, Close) are
+serialised by an internal append lock; replication normally serialises appends per partition anyway. Readers
 (Read, OffsetForTimestamp, MaxTimestamp, ScanBatchHeaders, and the
 accessors such as Size and NumSegments) run beside appends: an append writes its bytes first and then
 publishes the new size and log end offset atomically, so readers see only
@@ -235,8 +268,12 @@ the segment list changes, and the files are closed (under syncMu, so the
 syncer never fsyncs a closed file) and unlinked with no lock that appends or
 reads take.
 
-Lock order: Log.appendMu, then Log.syncMu (held around each fsync of the
-syncer and by whoever closes or shrinks files), then Log.mu (the segment
+Compact reads and rewrites sealed segments without that lock, through
+file handles of its own, and takes it only for the renames of the swap;
+one pass runs at a time (cleanMu), and Close interrupts it.
+
+Lock order: Log.cleanMu, then Log.appendMu, then Log.syncMu (held around
+each fsync of the syncer and by whoever closes or shrinks files), then Log.mu (the segment
 list; readers hold it shared), then segment.mu (in-memory indexes). The
 epoch cache's lock and the syncer's waiter lock are leaves. An append takes
 only appendMu (and Log.mu briefly to publish a new segment), so it never

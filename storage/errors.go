@@ -65,6 +65,10 @@ var (
 	// one the Log was opened for (a recreated topic reusing the directory).
 	ErrTopicIDMismatch error = &codedError{"storage: topic ID mismatch", kerr.InconsistentTopicID}
 
+	// ErrNoKey: a record without a key was produced to a compacted topic
+	// (CheckRecordKeys). Answer INVALID_RECORD, as Kafka does.
+	ErrNoKey error = &codedError{"storage: compacted topics accept only records with a key", kerr.InvalidRecord}
+
 	// ErrInvalidConfig: Config.Validate rejected a setting.
 	ErrInvalidConfig error = &codedError{"storage: invalid config", kerr.InvalidConfig}
 )

@@ -19,10 +19,13 @@ const (
 	indexSuffix     = ".index"
 	timeIndexSuffix = ".timeindex"
 	tmpSuffix       = ".tmp"
+	cleanedSuffix   = ".cleaned" // a compacted copy being written (cleaner.go)
+	swapSuffix      = ".swap"    // a compacted copy committed, being swapped in
 
 	epochCheckpointFile    = "leader-epoch-checkpoint"
 	logStartCheckpointFile = "log-start-offset-checkpoint"
 	partitionMetadataFile  = "partition.metadata"
+	cleanerCheckpointFile  = "cleaner-offset-checkpoint"
 
 	baseOffsetDigits = 20
 )

@@ -43,13 +43,16 @@ type AppendInfo struct {
 //     has returned;
 //   - the epoch checkpoint is written before the data of a new epoch, so it
 //     never misses an epoch present in the log.
-//   - LogStartOffset only moves up (retention, DeleteRecordsBefore), is
-//     durable in log-start-offset-checkpoint before any segment below it is
-//     deleted, and is never below the first segment's base offset nor above
-//     LogEndOffset; the active segment is never deleted (retention.go).
+//   - LogStartOffset only moves up (retention, DeleteRecordsBefore; except
+//     TruncateTo cutting the batch holding it, and TruncateFullyAndStartAt),
+//     is durable in log-start-offset-checkpoint before any segment below it
+//     is deleted, and is never below the first segment's base offset nor
+//     above LogEndOffset; the active segment is never deleted (retention.go);
+//   - a sealed segment changes only by compaction, which swaps in a copy
+//     holding a subset of its records at the same offsets (cleaner.go).
 //
-// Lock order: appendMu -> syncMu -> mu -> segment.mu; epochCache.mu and
-// syncer.mu are leaves. The syncer goroutine takes syncMu then mu (read);
+// Lock order: cleanMu -> appendMu -> syncMu -> mu -> segment.mu;
+// epochCache.mu and syncer.mu are leaves. The syncer goroutine takes syncMu then mu (read);
 // appends take only appendMu (and mu briefly to publish a new segment), so an
 // append never waits for an fsync.
 type Log struct {
@@ -58,12 +61,21 @@ type Log struct {
 	topicID [16]byte
 
 	// appendMu serialises writers: Append, AppendAsFollower, TruncateTo,
-	// AssignLeaderEpoch, ApplyRetention, DeleteRecordsBefore, SetConfig,
-	// Close. It also guards the settings SetConfig changes in cfg.
+	// TruncateFullyAndStartAt, AssignLeaderEpoch, ApplyRetention,
+	// DeleteRecordsBefore, the swap of Compact, SetConfig, Close. It also
+	// guards the settings SetConfig changes in cfg.
 	appendMu sync.Mutex
 	// syncMu is held around every fsync of the syncer, and by whoever closes,
 	// removes or shrinks segment files, so an fsync never hits a closed file.
 	syncMu sync.Mutex
+
+	// cleanMu serialises compaction passes (cleaner.go); Close takes it,
+	// after setting cleanAbort, to wait for a running pass to stop. It
+	// comes before appendMu.
+	cleanMu    sync.Mutex
+	cleanAbort atomic.Bool
+	cleanedTo  int64                   // the cleaner checkpoint, -1 if none; guarded by appendMu
+	cleanHook  func(step string) error // tests: stop a compaction pass after a step
 
 	mu     sync.RWMutex
 	segs   []*segment // by base offset; the last is active. Writes need appendMu and mu.
@@ -436,6 +448,9 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 // Close stops the syncer, fsyncs the active segment, answers pending Sync
 // calls, and closes the files. It is idempotent.
 func (l *Log) Close() error {
+	l.cleanAbort.Store(true)
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	if l.closed.Load() {

@@ -18,15 +18,15 @@ type FileRegion struct {
 // ReadResult is the answer to Read: whole batches, as file regions so that a
 // later change can send them with sendfile.
 //
-// Lifetime: the regions stay valid until the log is truncated (TruncateTo)
-// or closed, or one of their segments is deleted (ApplyRetention,
-// DeleteRecordsBefore). Bytes copies them under the log's read lock and
-// fails with ErrTruncated, ErrClosed or ErrOffsetOutOfRange respectively if
-// that happened since Read, so it never returns other bytes than the ones
-// Read found. Moving the log start offset without deleting the segment
-// (DeleteRecordsBefore inside a segment) does not invalidate a result. A
-// future zero-copy path must give the same guarantee (reference-counted
-// segments).
+// Lifetime: the regions stay valid until the log is truncated (TruncateTo,
+// TruncateFullyAndStartAt) or closed, or one of their segments is deleted
+// (ApplyRetention, DeleteRecordsBefore) or replaced by its compacted copy
+// (Compact). Bytes copies them under the log's read lock and fails with
+// ErrTruncated (truncated or compacted: read again), ErrClosed or
+// ErrOffsetOutOfRange respectively if that happened since Read, so it never
+// returns other bytes than the ones Read found. Moving the log start offset without deleting the segment
+// (DeleteRecordsBefore inside a segment) does not invalidate a result. Pin
+// gives the same guarantee for the zero-copy path (see Pinned).
 type ReadResult struct {
 	Regions []FileRegion
 	Size    int64 // total bytes in Regions
@@ -62,16 +62,8 @@ func (r ReadResult) Bytes() ([]byte, error) {
 	if l := r.log; l != nil {
 		l.mu.RLock()
 		defer l.mu.RUnlock()
-		if l.closed.Load() {
-			return nil, ErrClosed
-		}
-		if l.gen != r.gen {
-			return nil, ErrTruncated
-		}
-		for _, s := range r.segs {
-			if s.deleted.Load() {
-				return nil, fmt.Errorf("%w: segment %d was deleted after the read", ErrOffsetOutOfRange, s.base)
-			}
+		if err := r.checkValidLocked(); err != nil {
+			return nil, err
 		}
 	}
 	out := make([]byte, r.Size)
@@ -86,6 +78,27 @@ func (r ReadResult) Bytes() ([]byte, error) {
 		n += rg.Len
 	}
 	return out, nil
+}
+
+// checkValidLocked reports whether the read's regions still hold the bytes
+// Read found; the caller holds r.log.mu (read).
+func (r ReadResult) checkValidLocked() error {
+	l := r.log
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if l.gen != r.gen {
+		return ErrTruncated
+	}
+	for _, s := range r.segs {
+		if s.deleted.Load() {
+			return fmt.Errorf("%w: segment %d was deleted after the read", ErrOffsetOutOfRange, s.base)
+		}
+		if s.replaced.Load() {
+			return fmt.Errorf("%w: segment %d was compacted after the read", ErrTruncated, s.base)
+		}
+	}
+	return nil
 }
 
 // segmentIndexLocked is the index in l.segs of the segment that holds

@@ -15,6 +15,11 @@ import (
 
 // Recovery rules (run by Open):
 //
+//  0. An interrupted compaction swap is finished (cleaner.go): *.cleaned
+//     files are deleted, each <base>.log.swap is completed (its .index.swap
+//     and .timeindex.swap renamed over the indexes first, then it over the
+//     .log), other index .swap files are deleted, and every segment touched
+//     has its indexes rebuilt in step 2.
 //  1. Leftover *.tmp files (interrupted checkpoint writes) and index files
 //     without a .log are deleted. Then log-start-offset-checkpoint is read,
 //     and every segment but the last whose successor starts at or below the
@@ -47,6 +52,8 @@ import (
 //     loses the entries wholly below the log start offset.
 //  7. The last segment is fdatasynced, so the recovered state is durable and
 //     DurableOffset starts at LogEndOffset.
+//  8. cleaner-offset-checkpoint is read; an unreadable one is ignored (the
+//     next compaction starts at the log start).
 
 // load runs the recovery of Open.
 func (l *Log) load() error {
@@ -56,9 +63,16 @@ func (l *Log) load() error {
 	if err := l.loadTopicID(); err != nil {
 		return err
 	}
+	rebuild, err := l.completeSwaps()
+	if err != nil {
+		return err
+	}
 	bases, hasIdx, err := l.listSegments()
 	if err != nil {
 		return err
+	}
+	for base := range rebuild {
+		hasIdx[base] = false
 	}
 	cp, cpFound := l.readLogStartCheckpoint()
 	if bases, err = l.removeSegmentsBelow(bases, cp); err != nil {
@@ -83,7 +97,88 @@ func (l *Log) load() error {
 		return fmt.Errorf("%w: fdatasync %s: %v", ErrIO, active.name(), err)
 	}
 	l.durable.Store(leo)
+	l.cleanedTo = l.readCleanerCheckpoint()
 	return l.loadEpochs(leo, start, seen)
+}
+
+// completeSwaps finishes or rolls back an interrupted compaction swap
+// (rule 0 above) and returns the base offsets of the segments it touched,
+// whose indexes load rebuilds.
+func (l *Log) completeSwaps() (map[int64]bool, error) {
+	entries, err := os.ReadDir(l.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: list %s: %v", ErrIO, l.cfg.Dir, err)
+	}
+	touched := map[int64]bool{}
+	var remove []string
+	var swapLogs []int64
+	for _, e := range entries {
+		name := e.Name()
+		rest, cleaned := strings.CutSuffix(name, cleanedSuffix)
+		if !cleaned {
+			var swapped bool
+			if rest, swapped = strings.CutSuffix(name, swapSuffix); !swapped {
+				continue
+			}
+		}
+		base, suffix, ok := parseAnySegmentFileName(rest)
+		if !ok {
+			continue
+		}
+		touched[base] = true
+		if cleaned {
+			remove = append(remove, name)
+		} else if suffix == logSuffix {
+			swapLogs = append(swapLogs, base)
+		}
+	}
+	for _, base := range swapLogs {
+		if err := l.completeSwap(base); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range entries { // index .swap files whose .log.swap is missing
+		if rest, ok := strings.CutSuffix(e.Name(), swapSuffix); ok {
+			if base, suffix, ok := parseAnySegmentFileName(rest); ok && suffix != logSuffix && !slices.Contains(swapLogs, base) {
+				remove = append(remove, e.Name())
+			}
+		}
+	}
+	for _, name := range remove {
+		if err := os.Remove(filepath.Join(l.cfg.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: remove leftover %s: %v", ErrIO, name, err)
+		}
+		l.logger.Info().Str("file", name).Msg("removed an uncommitted compaction file")
+	}
+	if len(touched) == 0 {
+		return touched, nil
+	}
+	return touched, syncDir(l.cfg.Dir)
+}
+
+// completeSwap installs the committed compacted copy of the segment at
+// base: its index .swap files, if still there, then its .log.swap.
+func (l *Log) completeSwap(base int64) error {
+	logPath, idxPath, timePath := segmentPaths(l.cfg.Dir, base)
+	for _, p := range []string{idxPath, timePath, logPath} {
+		err := os.Rename(p+swapSuffix, p)
+		if err != nil && !(p != logPath && errors.Is(err, fs.ErrNotExist)) {
+			return fmt.Errorf("%w: complete the compaction swap of %s: %v", ErrIO, p, err)
+		}
+	}
+	l.logger.Warn().Str("file", logPath).Msg("completed an interrupted compaction swap")
+	return nil
+}
+
+// parseAnySegmentFileName parses "<20 digits>.log", ".index" or
+// ".timeindex", returning the base offset and the suffix.
+func parseAnySegmentFileName(name string) (int64, string, bool) {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		if base, ok := parseSegmentFileName(name, suffix); ok {
+			return base, suffix, true
+		}
+	}
+	return 0, "", false
 }
 
 // readLogStartCheckpoint returns the checkpointed log start offset, -1 if

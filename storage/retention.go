@@ -98,8 +98,8 @@ func (l *Log) DeleteRecordsBefore(offset int64) (newLogStart int64, err error) {
 		l.appendMu.Unlock()
 		return start, nil
 	}
-	n := 0
-	for n < len(l.segs)-1 && l.segs[n].next.Load() <= offset {
+	n := 0 // segments wholly below offset: the next one starts at or below it
+	for n < len(l.segs)-1 && l.segs[n+1].base <= offset {
 		n++
 	}
 	victims, err := l.advanceStartLocked(offset, n)
@@ -119,7 +119,7 @@ func (l *Log) expiredSegmentsLocked(nowMs, retentionMs, retentionBytes, maxDelet
 	deletable := func(n int) bool { return n < len(sealed) && sealed[n].next.Load() <= maxDeletable }
 	start := l.start.Load()
 	n := 0
-	for deletable(n) && sealed[n].next.Load() <= start {
+	for deletable(n) && l.segs[n+1].base <= start {
 		n++
 	}
 	if retentionMs >= 0 {

@@ -28,9 +28,12 @@ type segment struct {
 	size atomic.Int64 // bytes of complete batches
 	next atomic.Int64 // offset after the last batch (base if empty)
 	// deleted is set, under Log.mu, when the segment leaves the segment
-	// list for deletion (retention, DeleteRecordsBefore); ReadResult.Bytes
-	// checks it before touching the segment's file.
-	deleted atomic.Bool
+	// list for deletion (retention, DeleteRecordsBefore); replaced when
+	// compaction swaps in a cleaned copy (cleaner.go). ReadResult.Bytes
+	// checks both before touching the segment's file.
+	deleted  atomic.Bool
+	replaced atomic.Bool
+	logPath  string // the .log file's final name (its fd may have been opened under a temporary one)
 
 	// Appender-only state: touched under Log.appendMu (or during Open).
 	bytesSinceIndex int64
@@ -61,7 +64,7 @@ func openSegment(dir string, base int64, create bool) (*segment, error) {
 		flag |= os.O_CREATE | os.O_EXCL
 		idxFlag |= os.O_TRUNC // a stale index of a removed segment must not leak in
 	}
-	s := &segment{base: base, rollTs: -1, maxTs: -1, maxTsOffset: -1, createdMs: time.Now().UnixMilli()}
+	s := &segment{base: base, logPath: logPath, rollTs: -1, maxTs: -1, maxTsOffset: -1, createdMs: time.Now().UnixMilli()}
 	var err error
 	if s.log, err = os.OpenFile(logPath, flag, 0o644); err != nil {
 		return nil, fmt.Errorf("%w: open %s: %v", ErrIO, logPath, err)
@@ -79,7 +82,7 @@ func openSegment(dir string, base int64, create bool) (*segment, error) {
 	return s, nil
 }
 
-func (s *segment) name() string { return s.log.Name() }
+func (s *segment) name() string { return s.logPath }
 
 // close closes the files; it is safe on a partly opened segment.
 func (s *segment) close() error {

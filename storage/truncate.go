@@ -1,7 +1,11 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 )
 
 // TruncateTo removes every batch holding an offset >= offset, for a follower
@@ -17,7 +21,8 @@ import (
 // LogStartOffset (DeleteRecordsBefore inside a batch), the log start offset
 // comes down to the new end, as Kafka's truncateTo does (min of both), and
 // is checkpointed. Reads prepared before the truncation fail in
-// ReadResult.Bytes with ErrTruncated.
+// ReadResult.Bytes with ErrTruncated. A cleaner checkpoint above the cut is
+// lowered first, so compaction never takes re-appended offsets for clean.
 func (l *Log) TruncateTo(offset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -32,6 +37,10 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	if start := l.start.Load(); offset < start {
 		return fmt.Errorf("%w: truncate to %d, below the log start offset %d", ErrOffsetOutOfRange, offset, start)
+	}
+	// The new end is at or above the base of the segment holding offset.
+	if err := l.lowerCleanerCheckpointLocked(l.segs[l.segmentIndexLocked(offset)].base); err != nil {
+		return err
 	}
 	l.mu.Lock()
 	l.gen++
@@ -168,4 +177,116 @@ func (s *segment) retrack(size, end int64) error {
 		s.rollTs = h.MaxTimestamp
 	}
 	return nil
+}
+
+// TruncateFullyAndStartAt empties the log and restarts it at offset, for a
+// follower whose log has nothing in common with the leader's (Kafka's
+// truncateFullyAndStartAt, e.g. when the leader's log start offset passed
+// the follower's end): every segment is deleted, a new empty segment starts
+// at offset, and LogStartOffset, LogEndOffset and DurableOffset all become
+// offset. The leader epoch cache and its checkpoint are cleared (the
+// follower learns epochs again from the batches it fetches), the cleaner
+// checkpoint is removed, and log-start-offset-checkpoint holds offset.
+// Pending Sync calls for offsets above offset fail with
+// ErrOffsetOutOfRange, reads prepared before it fail with ErrTruncated.
+// offset must not be negative.
+//
+// Order on disk: the epoch checkpoint is cleared, the cleaner checkpoint
+// removed, and the log start checkpoint written first. Then, if offset is
+// past the log end (the usual case), the new segment is created before the
+// old ones are deleted, so a crash at any point reopens as the new empty
+// log (recovery deletes the segments below the checkpointed start).
+// Otherwise the old segments are deleted, newest first, before the new one
+// is created; a crash in between reopens a prefix of the old log, with its
+// start capped at its end, which the caller truncates again.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%w: start the log at %d", ErrOffsetOutOfRange, offset)
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	prevStart, prevEnd := l.start.Load(), l.leo.Load()
+	if err := l.resetCheckpointsLocked(offset); err != nil {
+		return l.fail(err)
+	}
+	// Readers wait on mu while files are replaced, as in TruncateTo.
+	l.mu.Lock()
+	l.gen++
+	seg, err := l.replaceAllSegmentsLocked(offset, prevEnd)
+	if err == nil {
+		l.segs = []*segment{seg}
+		l.start.Store(offset)
+		l.leo.Store(offset)
+		l.durable.Store(offset)
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return l.fail(err)
+	}
+	if l.syncer != nil {
+		l.syncer.release(offset, nil, offset, fmt.Errorf("%w: the log was emptied and restarted at %d", ErrOffsetOutOfRange, offset))
+	}
+	l.logger.Info().Int64("offset", offset).Int64("previous_log_start_offset", prevStart).
+		Int64("previous_log_end_offset", prevEnd).Msg("truncated the log fully and restarted it")
+	return nil
+}
+
+// resetCheckpointsLocked clears the epoch cache, removes the cleaner
+// checkpoint and checkpoints offset as the log start, in that order.
+func (l *Log) resetCheckpointsLocked(offset int64) error {
+	if err := l.epochs.update(nil); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(l.cfg.Dir, cleanerCheckpointFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: remove the cleaner checkpoint: %v", ErrIO, err)
+	}
+	l.cleanedTo = -1
+	return writeFileAtomic(l.cfg.Dir, logStartCheckpointFile, encodeLogStartCheckpoint(offset))
+}
+
+// replaceAllSegmentsLocked deletes every segment and creates the empty one
+// at offset, in the order TruncateFullyAndStartAt describes. The caller
+// holds appendMu, syncMu and mu.
+func (l *Log) replaceAllSegmentsLocked(offset, prevEnd int64) (*segment, error) {
+	old := l.segs
+	if offset >= prevEnd && offset > old[len(old)-1].base {
+		seg, err := l.createEmptySegment(offset)
+		if err != nil {
+			return nil, err
+		}
+		return seg, removeSegmentsNewestFirst(l.cfg.Dir, old)
+	}
+	if err := removeSegmentsNewestFirst(l.cfg.Dir, old); err != nil {
+		return nil, err
+	}
+	return l.createEmptySegment(offset)
+}
+
+// createEmptySegment creates the segment at base and fsyncs the directory.
+func (l *Log) createEmptySegment(base int64) (*segment, error) {
+	seg, err := openSegment(l.cfg.Dir, base, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := syncDir(l.cfg.Dir); err != nil {
+		_ = seg.remove()
+		return nil, err
+	}
+	return seg, nil
+}
+
+// removeSegmentsNewestFirst closes and deletes segs, newest first so that a
+// crash leaves a prefix of the log, and fsyncs the directory.
+func removeSegmentsNewestFirst(dir string, segs []*segment) error {
+	for i := len(segs) - 1; i >= 0; i-- {
+		if err := segs[i].remove(); err != nil {
+			return err
+		}
+	}
+	return syncDir(dir)
 }

@@ -95,9 +95,9 @@ func TestMalformedRequestsCloseTheConnection(t *testing.T) {
 		{"a client id longer than the frame", []byte{0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0x7F, 0xFF}},
 		{"bytes that are no request", append([]byte{0, 0, 0, 32}, []byte("\x7f\x7fthis is not a kafka request!!!")...)},
 		{"unknown API key 9999", withHeader(9999, 0, nil)},
-		{"FindCoordinator (10), not served", request(kmsg.NewPtrFindCoordinatorRequest(), 4)},
-		{"JoinGroup (11), not served", request(kmsg.NewPtrJoinGroupRequest(), 9)},
-		{"DeleteRecords (21), not served", request(kmsg.NewPtrDeleteRecordsRequest(), 2)},
+		{"AddPartitionsToTxn (24), not served", request(kmsg.NewPtrAddPartitionsToTxnRequest(), 4)},
+		{"ConsumerGroupHeartbeat (68), not served", request(kmsg.NewPtrConsumerGroupHeartbeatRequest(), 0)},
+		{"DescribeAcls (29), not served", request(kmsg.NewPtrDescribeACLsRequest(), 3)},
 		{"Produce v2, below the floor", request(produceV2, 2)},
 		{"Metadata v12 with a truncated body", withHeader(3, 12, []byte{0})},
 		{"Fetch v99", withHeader(1, 99, nil)},
@@ -202,13 +202,16 @@ func TestApiVersionsUnknownVersionAnswersV0(t *testing.T) {
 // advertised is what this release serves: each key with its version range.
 // A change here is a protocol change and belongs in the handler's comment.
 var advertised = map[int16][2]int16{
-	0: {3, 11}, 1: {4, 17}, 2: {1, 9}, 3: {0, 13}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6},
-	22: {0, 5}, 23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 37: {0, 3}, 44: {0, 1}, 60: {0, 1},
+	0: {3, 11}, 1: {4, 17}, 2: {1, 9}, 3: {0, 13}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6}, 21: {0, 2},
+	22: {0, 5}, 23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 37: {0, 3}, 44: {0, 1}, 55: {0, 1}, 60: {0, 1},
+	// the group coordinator
+	8: {2, 9}, 9: {1, 9}, 10: {0, 6}, 11: {0, 9}, 12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 6},
+	16: {0, 5}, 42: {0, 2}, 47: {0, 0},
 }
 
 // ApiVersions advertises exactly the served keys and ranges — none of the
-// unimplemented coordinator or admin APIs (FindCoordinator 10, JoinGroup 11,
-// DeleteRecords 21, ...) — and every advertised key answers a
+// unimplemented coordinator or admin APIs (AddPartitionsToTxn 24,
+// ConsumerGroupHeartbeat 68, ...) — and every advertised key answers a
 // default-valued request at every advertised version with a response that
 // decodes at that version, while the versions just outside a range close
 // the connection like any unsupported version (nothing advertised is
@@ -231,7 +234,7 @@ func TestApiVersionsAdvertisesExactlyWhatIsServed(t *testing.T) {
 	for _, k := range avr.ApiKeys {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
-	for _, key := range []int16{8, 9, 10, 11, 12, 13, 14, 15, 16, 21, 24, 25, 26, 27, 28, 29} {
+	for _, key := range []int16{24, 25, 26, 27, 28, 29, 68, 69} {
 		if r, ok := got[key]; ok {
 			t.Errorf("%s (%d) is advertised as %d-%d but is not implemented", kmsg.NameForKey(key), key, r[0], r[1])
 		}

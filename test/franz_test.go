@@ -428,7 +428,7 @@ func TestFranzConfigsRoundTrip(t *testing.T) {
 }
 
 // Bad topic requests get the protocol's own error codes and change nothing:
-// unknown config keys, bad values and the unsupported cleanup.policy=compact
+// unknown config keys, bad values and an unknown cleanup.policy
 // give INVALID_CONFIG; illegal names give INVALID_TOPIC_EXCEPTION; a second
 // create gives TOPIC_ALREADY_EXISTS; shrinking partitions gives
 // INVALID_PARTITIONS.
@@ -445,7 +445,7 @@ func TestFranzTopicRequestErrors(t *testing.T) {
 	}{
 		{"franz-bad-key", map[string]*string{"no.such.config": strp("1")}, kerr.InvalidConfig},
 		{"franz-bad-value", map[string]*string{"retention.ms": strp("soon")}, kerr.InvalidConfig},
-		{"franz-compact", map[string]*string{"cleanup.policy": strp("compact")}, kerr.InvalidConfig},
+		{"franz-archive", map[string]*string{"cleanup.policy": strp("archive")}, kerr.InvalidConfig},
 		{"bad/name", nil, kerr.InvalidTopicException},
 		{"..", nil, kerr.InvalidTopicException},
 		{"has space", nil, kerr.InvalidTopicException},
@@ -471,7 +471,7 @@ func TestFranzTopicRequestErrors(t *testing.T) {
 		want error
 	}{
 		{kadm.AlterConfig{Op: kadm.SetConfig, Name: "no.such.config", Value: strp("1")}, kerr.InvalidConfig},
-		{kadm.AlterConfig{Op: kadm.SetConfig, Name: "cleanup.policy", Value: strp("compact")}, kerr.InvalidConfig},
+		{kadm.AlterConfig{Op: kadm.SetConfig, Name: "cleanup.policy", Value: strp("archive")}, kerr.InvalidConfig},
 		{kadm.AlterConfig{Op: kadm.SetConfig, Name: "max.message.bytes", Value: strp("-5")}, kerr.InvalidConfig},
 	}
 	for _, a := range alters {

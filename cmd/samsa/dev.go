@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -38,9 +39,15 @@ across restarts; --ephemeral uses a temporary directory removed on exit.`,
 			}
 			// The dev flags are defaults that a config file or SAMSA_
 			// variable may change, unless they were given explicitly.
+			// A dev node is alone: its gossip port is any free one, so that
+			// dev nodes on other Kafka ports never collide on 7946.
+			gossipAddr := "127.0.0.1:0"
+			if host, _, err := net.SplitHostPort(listen); err == nil {
+				gossipAddr = net.JoinHostPort(host, "0")
+			}
 			defaults := map[string]any{
 				"listeners": listen, "data.dir": dataDir, "log.format": "console",
-				"num.partitions": numPartitions,
+				"num.partitions": numPartitions, "gossip.listener": gossipAddr,
 			}
 			overrides := map[string]any{}
 			flagKeys := map[string]string{"listen": "listeners", "data-dir": "data.dir", "num-partitions": "num.partitions"}

@@ -6,8 +6,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/samsa-io/samsa/broker"
 	"github.com/samsa-io/samsa/controller"
+	"github.com/samsa-io/samsa/gossip"
 	"github.com/samsa-io/samsa/node"
 	"github.com/samsa-io/samsa/protocol"
 	"github.com/samsa-io/samsa/storage"
@@ -71,17 +74,29 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	if err != nil {
 		return node.Config{}, err
 	}
-	if len(voters) > 1 || (len(voters) == 1 && voters[0].ID != s.NodeID) {
-		return node.Config{}, fmt.Errorf("controller.quorum.voters: only a single voter, this node (%d), is supported in this release", s.NodeID)
+	if len(voters) > 1 && len(s.ControllerBootstrap) == 0 {
+		return node.Config{}, errors.New("controller.quorum.bootstrap.servers must list the controller listener (host:port) of every voter when controller.quorum.voters names several")
+	}
+	for _, a := range s.ControllerBootstrap {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return node.Config{}, fmt.Errorf("controller.quorum.bootstrap.servers: %q is not host:port", a)
+		}
 	}
 	ccfg := controller.DefaultConfig()
 	ccfg.RaftBindAddr = raftAddr
 	ccfg.ListenAddr = ctrlAddr
 	ccfg.Voters = voters
 	ccfg.ClusterID = s.ClusterID
+	ccfg.HeartbeatTimeout = s.QuorumFetchTimeout
+	ccfg.ElectionTimeout = s.QuorumElectionTimeout
 	ccfg.DefaultNumPartitions = s.NumPartitions
 	ccfg.DefaultReplicationFactor = s.DefaultReplicationFactor
 	ccfg.TopicConfigDefaults = s.TopicDefaults
+
+	gcfg, err := gossipConfig(s, len(voters) > 1)
+	if err != nil {
+		return node.Config{}, err
+	}
 
 	bcfg := broker.DefaultConfig()
 	bcfg.ListenAddr = s.Listener
@@ -92,6 +107,7 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 		}
 		bcfg.AdvertisedHost, bcfg.AdvertisedPort = host, port
 	}
+	bcfg.ControllerAddrs = s.ControllerBootstrap
 	bcfg.Rack = s.Rack
 	bcfg.AutoCreateTopics = s.AutoCreateTopics
 	bcfg.Durability = storage.DurabilityFsync
@@ -107,8 +123,60 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	bcfg.Server.IdleTimeout = s.IdleTimeout
 	return node.Config{
 		NodeID: s.NodeID, Roles: s.Roles, DataDir: s.DataDir,
-		Controller: ccfg, Broker: bcfg, Logger: log,
+		Controller: ccfg, Broker: bcfg, Gossip: gcfg, Logger: log,
 	}, nil
+}
+
+func bindsAllInterfaces(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
+}
+
+// defaultGossipPort is memberlist's customary port.
+const defaultGossipPort = "7946"
+
+// gossipConfig builds the gossip settings: the listener defaults to the
+// Kafka listener's host with port 7946 (port 0 when the Kafka port is 0, as
+// in tests), and a node of a multi-voter cluster must have seeds.
+func gossipConfig(s nodeSettings, severalVoters bool) (gossip.Config, error) {
+	gcfg := gossip.DefaultConfig()
+	gcfg.BindAddr = s.GossipListener
+	if gcfg.BindAddr == "" {
+		host, port, err := net.SplitHostPort(s.Listener)
+		if err != nil {
+			return gossip.Config{}, fmt.Errorf("listeners: %w", err)
+		}
+		if port != "0" {
+			port = defaultGossipPort
+		}
+		gcfg.BindAddr = net.JoinHostPort(host, port)
+	}
+	gcfg.AdvertiseAddr = s.GossipAdvertised
+	if gcfg.AdvertiseAddr == "" && s.Advertised != "" && bindsAllInterfaces(gcfg.BindAddr) {
+		// Binding all interfaces, gossip must tell the others one address:
+		// the host clients are told (advertised.listeners) is the natural
+		// one; memberlist would otherwise guess a private IP.
+		ahost, _, err := net.SplitHostPort(s.Advertised)
+		_, gport, _ := net.SplitHostPort(gcfg.BindAddr)
+		if err == nil {
+			gcfg.AdvertiseAddr = net.JoinHostPort(ahost, gport)
+		}
+	}
+	gcfg.Seeds = s.GossipSeeds
+	gcfg.ProbeInterval = s.GossipProbeInterval
+	gcfg.SuspicionMult = s.GossipSuspicionMult
+	if severalVoters && len(gcfg.Seeds) == 0 {
+		return gossip.Config{}, errors.New("gossip.seeds must list other nodes' gossip addresses (host:port) when controller.quorum.voters names several: without gossip the controller would fence every other broker")
+	}
+	gcfg.NodeID = s.NodeID
+	if err := gcfg.Validate(); err != nil {
+		return gossip.Config{}, err
+	}
+	return gcfg, nil
 }
 
 func splitHostPort(addr string) (string, int32, error) {

@@ -38,8 +38,16 @@ var serverKeys = []configKey{
 	{"advertised.listeners", "", "host:port clients are told to use (default: the listener)"},
 	{"controller.listener", "", "controller listener host:port (default: Kafka port + 1)"},
 	{"raft.listener", "", "Raft transport host:port (default: Kafka port + 2)"},
-	{"controller.quorum.voters", "", "id@host:port of each voter's Raft address (default: this node alone)"},
+	{"controller.quorum.voters", "", "id@host:port of each voter's Raft address, comma-separated (default: this node alone)"},
+	{"controller.quorum.bootstrap.servers", "", "host:port of every voter's controller listener, comma-separated (default: this node's own; required with several voters)"},
+	{"controller.quorum.fetch.timeout.ms", 1000, "a voter that hears nothing from the leader for this long (randomised up to twice) starts an election"},
+	{"controller.quorum.election.timeout.ms", 1000, "a candidate that is not elected within this long starts another election"},
 	{"cluster.id", "", "expected cluster id (default: generated at bootstrap)"},
+	{"gossip.listener", "", "gossip (memberlist, UDP and TCP) host:port (default: the Kafka listener's host, port 7946)"},
+	{"gossip.advertised.listener", "", "gossip host:port the other nodes reach this one at (default: the gossip listener)"},
+	{"gossip.seeds", "", "gossip host:port of other nodes to join through, comma-separated (required with several voters)"},
+	{"gossip.probe.interval.ms", 500, "how often a node probes another's liveness"},
+	{"gossip.suspicion.mult", 6, "a node that misses its probes is declared dead after this many probe intervals (scaled by log10 of the cluster size) unless it refutes"},
 	{"broker.rack", "", "rack of this broker"},
 	{"num.partitions", 1, "partitions of auto-created topics and of CreateTopics with -1"},
 	{"default.replication.factor", 1, "replication factor of auto-created topics and of CreateTopics with -1"},
@@ -74,7 +82,15 @@ type nodeSettings struct {
 	ControllerListener       string
 	RaftListener             string
 	Voters                   string
+	ControllerBootstrap      []string
+	QuorumFetchTimeout       time.Duration
+	QuorumElectionTimeout    time.Duration
 	ClusterID                string
+	GossipListener           string
+	GossipAdvertised         string
+	GossipSeeds              []string
+	GossipProbeInterval      time.Duration
+	GossipSuspicionMult      int
 	Rack                     string
 	NumPartitions            int32
 	DefaultReplicationFactor int16
@@ -194,7 +210,15 @@ func parseSettings(v *viper.Viper, topicKeys map[string]metadata.ConfigDef) (nod
 		ControllerListener:       v.GetString("controller.listener"),
 		RaftListener:             v.GetString("raft.listener"),
 		Voters:                   v.GetString("controller.quorum.voters"),
+		ControllerBootstrap:      splitList(v.GetString("controller.quorum.bootstrap.servers")),
+		QuorumFetchTimeout:       time.Duration(p.intIn("controller.quorum.fetch.timeout.ms", 10, 1<<31-1)) * time.Millisecond,
+		QuorumElectionTimeout:    time.Duration(p.intIn("controller.quorum.election.timeout.ms", 10, 1<<31-1)) * time.Millisecond,
 		ClusterID:                v.GetString("cluster.id"),
+		GossipListener:           v.GetString("gossip.listener"),
+		GossipAdvertised:         v.GetString("gossip.advertised.listener"),
+		GossipSeeds:              splitList(v.GetString("gossip.seeds")),
+		GossipProbeInterval:      time.Duration(p.intIn("gossip.probe.interval.ms", 10, 1<<31-1)) * time.Millisecond,
+		GossipSuspicionMult:      int(p.intIn("gossip.suspicion.mult", 2, 1000)),
 		Rack:                     v.GetString("broker.rack"),
 		NumPartitions:            int32(p.intIn("num.partitions", 1, 1<<31-1)),
 		DefaultReplicationFactor: int16(p.intIn("default.replication.factor", 1, 1<<15-1)),
@@ -285,6 +309,17 @@ func rolesOf(raw any) []string {
 		return out
 	}
 	return splitRoles(fmt.Sprint(raw))
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func splitRoles(s string) []string {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -71,7 +72,7 @@ func TestSettingsRejectUnknownAndInvalid(t *testing.T) {
 		{name: "unknown env", env: map[string]string{"SAMSA_NUM_PARTITON": "3"}, want: "SAMSA_NUM_PARTITON"},
 		{name: "bad int", args: []string{"--socket.request.max.bytes", "12"}, want: "socket.request.max.bytes"},
 		{name: "bad durability", yaml: "durability: sometimes\n", want: "durability"},
-		{name: "bad topic default", yaml: "log.cleanup.policy: compact\n", want: "log.cleanup.policy"},
+		{name: "bad topic default", yaml: "log.cleanup.policy: archive\n", want: "log.cleanup.policy"},
 		{name: "bad bool", env: map[string]string{"SAMSA_AUTO_CREATE_TOPICS_ENABLE": "maybe"}, want: "auto.create.topics.enable"},
 	}
 	for _, c := range cases {
@@ -84,9 +85,11 @@ func TestSettingsRejectUnknownAndInvalid(t *testing.T) {
 	}
 }
 
-// TestNodeConfigDerivesPortsAndRefusesVoters checks the derived controller
-// and Raft ports and that multi-voter quorums are refused for now.
-func TestNodeConfigDerivesPortsAndRefusesVoters(t *testing.T) {
+// TestNodeConfigDerivesPortsAndQuorum checks the derived controller and
+// Raft ports, and that several voters need every voter's controller
+// listener (controller.quorum.bootstrap.servers), which the broker then
+// uses.
+func TestNodeConfigDerivesPortsAndQuorum(t *testing.T) {
 	s, err := settingsFrom(t, "", nil, "--listeners", "PLAINTEXT://127.0.0.1:19092")
 	if err != nil {
 		t.Fatal(err)
@@ -95,11 +98,51 @@ func TestNodeConfigDerivesPortsAndRefusesVoters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Controller.ListenAddr != "127.0.0.1:19093" || cfg.Controller.RaftBindAddr != "127.0.0.1:19094" {
-		t.Errorf("derived ports: controller %s raft %s", cfg.Controller.ListenAddr, cfg.Controller.RaftBindAddr)
+	if cfg.Controller.ListenAddr != "127.0.0.1:19093" || cfg.Controller.RaftBindAddr != "127.0.0.1:19094" ||
+		cfg.Gossip.BindAddr != "127.0.0.1:7946" {
+		t.Errorf("derived ports: controller %s raft %s gossip %s", cfg.Controller.ListenAddr, cfg.Controller.RaftBindAddr, cfg.Gossip.BindAddr)
 	}
-	s.Voters = "1@127.0.0.1:1,2@127.0.0.1:2"
+	s.Voters = "1@127.0.0.1:19094,2@127.0.0.1:29094,3@127.0.0.1:39094"
+	if _, err := nodeConfig(s, newLogger(s, os.Stderr)); err == nil || !strings.Contains(err.Error(), "controller.quorum.bootstrap.servers") {
+		t.Errorf("three voters without controller listeners: %v", err)
+	}
+	s, err = settingsFrom(t, "", nil, "--listeners", "127.0.0.1:19092", "--cluster.id", "c1",
+		"--controller.quorum.voters", "1@127.0.0.1:19094,2@127.0.0.1:29094,3@127.0.0.1:39094",
+		"--controller.quorum.bootstrap.servers", "127.0.0.1:19093, 127.0.0.1:29093,127.0.0.1:39093",
+		"--controller.quorum.fetch.timeout.ms", "500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodeConfig(s, newLogger(s, os.Stderr)); err == nil || !strings.Contains(err.Error(), "gossip.seeds") {
+		t.Errorf("three voters without gossip seeds: %v", err)
+	}
+	s.GossipSeeds = []string{"127.0.0.1:27946", "127.0.0.1:37946"}
+	cfg, err = nodeConfig(s, newLogger(s, os.Stderr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gossip.BindAddr != "127.0.0.1:7946" || len(cfg.Gossip.Seeds) != 2 {
+		t.Errorf("gossip config %+v, want 127.0.0.1:7946 and the two seeds", cfg.Gossip)
+	}
+	if got := strings.Join(cfg.Broker.ControllerAddrs, ","); got != "127.0.0.1:19093,127.0.0.1:29093,127.0.0.1:39093" {
+		t.Errorf("broker controller addresses %q", got)
+	}
+	if len(cfg.Controller.Voters) != 3 || cfg.Controller.HeartbeatTimeout != 500*time.Millisecond {
+		t.Errorf("controller config: voters %v, heartbeat timeout %v", cfg.Controller.Voters, cfg.Controller.HeartbeatTimeout)
+	}
+	if err := cfg.Controller.Validate(); err == nil {
+		t.Error("controller config without a data dir validated") // DataDir is filled in by node.Start
+	}
+	cfg.Controller.DataDir = t.TempDir()
+	if err := cfg.Controller.Validate(); err != nil {
+		t.Errorf("three-voter controller config: %v", err)
+	}
+	s.Listener, s.Advertised = "0.0.0.0:19092", "kafka-1.internal:19092"
+	if cfg, err = nodeConfig(s, newLogger(s, os.Stderr)); err != nil || cfg.Gossip.AdvertiseAddr != "kafka-1.internal:7946" {
+		t.Errorf("gossip on all interfaces advertises %q (%v), want the advertised host with port 7946", cfg.Gossip.AdvertiseAddr, err)
+	}
+	s.ControllerBootstrap = []string{"nohost"}
 	if _, err := nodeConfig(s, newLogger(s, os.Stderr)); err == nil {
-		t.Error("two voters accepted")
+		t.Error("a controller listener without a port was accepted")
 	}
 }

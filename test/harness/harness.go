@@ -30,6 +30,10 @@ type options struct {
 	numPartitions int32
 	topicDefaults map[string]string
 	logToTest     bool
+	brokerConfig  []func(*broker.Config)
+	// retentionCheckInterval is log.retention.check.interval.ms; 0 keeps
+	// the broker's default.
+	retentionCheckInterval time.Duration
 }
 
 // Option configures StartNode.
@@ -47,6 +51,19 @@ func WithNumPartitions(n int32) Option { return func(o *options) { o.numPartitio
 // WithTopicDefault sets a broker-level default for a topic config.
 func WithTopicDefault(name, value string) Option {
 	return func(o *options) { o.topicDefaults[name] = value }
+}
+
+// WithRetentionCheckInterval sets log.retention.check.interval.ms: how
+// often the broker applies retention and compacts compacted topics
+// (default: the broker's, 5 minutes).
+func WithRetentionCheckInterval(d time.Duration) Option {
+	return func(o *options) { o.retentionCheckInterval = d }
+}
+
+// WithBrokerConfig adjusts the broker's configuration (group coordinator
+// timeouts, say) before the node starts.
+func WithBrokerConfig(fn func(*broker.Config)) Option {
+	return func(o *options) { o.brokerConfig = append(o.brokerConfig, fn) }
 }
 
 // WithLogs routes the node's logs to t.Log (default: only when
@@ -77,6 +94,12 @@ func StartNode(t testing.TB, opts ...Option) *Node {
 	bcfg.ListenAddr = "127.0.0.1:0"
 	bcfg.AutoCreateTopics = o.autoCreate
 	bcfg.TopicDefaults = o.topicDefaults
+	if o.retentionCheckInterval > 0 {
+		bcfg.RetentionCheckInterval = o.retentionCheckInterval
+	}
+	for _, fn := range o.brokerConfig {
+		fn(&bcfg)
+	}
 	cfg := node.Config{
 		NodeID: 1, Roles: []string{node.RoleController, node.RoleBroker}, DataDir: o.dataDir,
 		Controller: ccfg, Broker: bcfg, Logger: log,

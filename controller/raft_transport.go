@@ -1,0 +1,341 @@
+package controller
+
+// The Raft transport's stream layer: TCP, with a handshake on every
+// connection so that voters of different clusters, or a node configured
+// with the wrong id, never exchange a single Raft RPC (KRaft checks the
+// cluster id on every request for the same reason). hashicorp/raft has no
+// notion of a cluster id, so the check lives below it.
+//
+// Handshake, sent by the dialer before any Raft bytes:
+//
+//	magic "SMRF" | version 1 | cluster id length (1 byte) | cluster id |
+//	dialer's node id (int32) | node id the dialer expects here (int32, -1: any) |
+//	dialer's process nonce (8 bytes)
+//
+// and answered by the acceptor with a status byte (0 accepted, otherwise the
+// reason below) and a message (length byte, bytes). A refused connection is
+// closed by both sides; the dialer's error and the acceptor's log name the
+// cause.
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+const (
+	handshakeMagic   = "SMRF"
+	handshakeVersion = 1
+	// handshakeTimeout bounds the acceptor's wait for a dialer's hello.
+	handshakeTimeout = 10 * time.Second
+)
+
+// Handshake answers.
+const (
+	handshakeOK byte = iota
+	handshakeClusterMismatch
+	handshakeNodeMismatch
+	handshakeDuplicateID
+	handshakeSelf
+	handshakeBad
+)
+
+// PeerRefusedError is returned by a dial that the peer refused: it belongs
+// to another cluster, or it is not the node the voter list names at that
+// address.
+type PeerRefusedError struct {
+	Addr   string
+	reason byte
+	Msg    string
+}
+
+func (e *PeerRefusedError) Error() string {
+	return fmt.Sprintf("raft peer %s refused this node: %s", e.Addr, e.Msg)
+}
+
+// streamLayer is a raft.StreamLayer over TCP with the cluster handshake.
+type streamLayer struct {
+	ln        net.Listener
+	advertise net.Addr
+	clusterID string
+	nodeID    int32
+	// nonce identifies this process, so that a node that dials itself (it
+	// binds another voter's address) notices.
+	nonce [8]byte
+	// peerIDs maps a voter's Raft address to its id, so that the dialer can
+	// say whom it expects.
+	peerIDs map[string]int32
+
+	mu      sync.Mutex
+	refused map[string]*PeerRefusedError // by address; cleared by a good dial
+}
+
+var _ raft.StreamLayer = (*streamLayer)(nil)
+
+// newStreamLayer listens on bindAddr. advertise is the address peers know
+// this node by, exactly as the voter list spells it (a host name stays a
+// host name); empty means the bound address, which must then not be an
+// unspecified IP.
+func newStreamLayer(bindAddr, advertise, clusterID string, nodeID int32, voters []Voter) (*streamLayer, error) {
+	ln, err := net.Listen("tcp", bindAddr)
+	if err != nil {
+		return nil, err
+	}
+	s := &streamLayer{ln: ln, clusterID: clusterID, nodeID: nodeID,
+		peerIDs: map[string]int32{}, refused: map[string]*PeerRefusedError{}}
+	if _, err := rand.Read(s.nonce[:]); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	for _, v := range voters {
+		s.peerIDs[v.Addr] = v.ID
+	}
+	if advertise != "" {
+		s.advertise = advertisedAddr(advertise)
+	} else if addr, ok := ln.Addr().(*net.TCPAddr); !ok || addr.IP == nil || addr.IP.IsUnspecified() {
+		ln.Close()
+		return nil, fmt.Errorf("raft transport address %v cannot be advertised to peers: set an advertise address", ln.Addr())
+	}
+	return s, nil
+}
+
+// advertisedAddr is a TCP address kept as written.
+type advertisedAddr string
+
+func (a advertisedAddr) Network() string { return "tcp" }
+func (a advertisedAddr) String() string  { return string(a) }
+
+// Accept returns the next connection; its handshake runs on its first read,
+// on the goroutine Raft gives the connection, so a slow dialer never holds
+// up the accept loop.
+func (s *streamLayer) Accept() (net.Conn, error) {
+	conn, err := s.ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &acceptedConn{Conn: conn, s: s}, nil
+}
+
+func (s *streamLayer) Close() error { return s.ln.Close() }
+
+// Addr is the advertised address when one is set, else the bound one.
+func (s *streamLayer) Addr() net.Addr {
+	if s.advertise != nil {
+		return s.advertise
+	}
+	return s.ln.Addr()
+}
+
+// Dial connects to a peer and performs the handshake within timeout.
+func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	addr := string(address)
+	expect, ok := s.peerIDs[addr]
+	if !ok {
+		expect = -1
+	}
+	conn, err := s.dialHandshake(addr, expect, timeout)
+	var refused *PeerRefusedError
+	if errors.As(err, &refused) {
+		s.mu.Lock()
+		s.refused[addr] = refused
+		s.mu.Unlock()
+	} else if err == nil {
+		s.mu.Lock()
+		delete(s.refused, addr)
+		s.mu.Unlock()
+	}
+	return conn, err
+}
+
+// dialHandshake connects to addr, expecting node expect there, and
+// performs the handshake within timeout.
+func (s *streamLayer) dialHandshake(addr string, expect int32, timeout time.Duration) (net.Conn, error) {
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(timeout))
+	if _, err := conn.Write(s.hello(expect)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raft handshake with %s: %w", addr, err)
+	}
+	status, msg, err := readAnswer(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raft handshake with %s: %w", addr, err)
+	}
+	if status != handshakeOK {
+		conn.Close()
+		return nil, &PeerRefusedError{Addr: addr, reason: status, Msg: msg}
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// duplicateID reports whether the refusal proves this node's id wrong:
+// the node at the address the voter list gives for this node's own id has
+// this id too (this node runs elsewhere with it), or this node dialled
+// itself at another voter's address.
+func (e *PeerRefusedError) duplicateID() bool {
+	return e.reason == handshakeDuplicateID || e.reason == handshakeSelf
+}
+
+// refusals returns the latest refusal of each peer that refused this node
+// and has not accepted it since.
+func (s *streamLayer) refusals() []*PeerRefusedError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*PeerRefusedError, 0, len(s.refused))
+	for _, r := range s.refused {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (s *streamLayer) hello(expect int32) []byte {
+	b := make([]byte, 0, len(handshakeMagic)+2+len(s.clusterID)+16)
+	b = append(b, handshakeMagic...)
+	b = append(b, handshakeVersion, byte(len(s.clusterID)))
+	b = append(b, s.clusterID...)
+	b = binary.BigEndian.AppendUint32(b, uint32(s.nodeID))
+	b = binary.BigEndian.AppendUint32(b, uint32(expect))
+	return append(b, s.nonce[:]...)
+}
+
+// check validates a dialer's hello; it returns the answer to send.
+func (s *streamLayer) check(r io.Reader) (byte, string) {
+	head := make([]byte, len(handshakeMagic)+2)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return handshakeBad, fmt.Sprintf("no handshake: %v", err)
+	}
+	if string(head[:4]) != handshakeMagic || head[4] != handshakeVersion {
+		return handshakeBad, "not a samsa raft handshake (another program, or an incompatible samsa version)"
+	}
+	rest := make([]byte, int(head[5])+16)
+	if _, err := io.ReadFull(r, rest); err != nil {
+		return handshakeBad, fmt.Sprintf("short handshake: %v", err)
+	}
+	cluster := string(rest[:head[5]])
+	from := int32(binary.BigEndian.Uint32(rest[head[5]:]))
+	expect := int32(binary.BigEndian.Uint32(rest[head[5]+4:]))
+	switch {
+	case [8]byte(rest[head[5]+8:]) == s.nonce:
+		return handshakeSelf, fmt.Sprintf("node %d dialled itself: it binds the address the voter list gives for node %d (check node.id and controller.quorum.voters)",
+			s.nodeID, expect)
+	case cluster != s.clusterID:
+		return handshakeClusterMismatch, fmt.Sprintf("cluster id mismatch: node %d belongs to cluster %q, node %d to cluster %q (check cluster.id)",
+			from, cluster, s.nodeID, s.clusterID)
+	case expect >= 0 && expect != s.nodeID:
+		return handshakeNodeMismatch, fmt.Sprintf("node id mismatch: node %d expected node %d at this address, but this is node %d (check node.id and controller.quorum.voters)",
+			from, expect, s.nodeID)
+	case from == s.nodeID:
+		// The dialer expects this node's id here and claims it too: it
+		// runs elsewhere with this node's id.
+		return handshakeDuplicateID, fmt.Sprintf("duplicate node id: a node at another address claims to be node %d, which is this node (check node.id)", from)
+	}
+	return handshakeOK, ""
+}
+
+func readAnswer(r io.Reader) (byte, string, error) {
+	var head [2]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return 0, "", err
+	}
+	msg := make([]byte, head[1])
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return 0, "", err
+	}
+	return head[0], string(msg), nil
+}
+
+func answer(status byte, msg string) []byte {
+	if len(msg) > 255 {
+		msg = msg[:255]
+	}
+	return append([]byte{status, byte(len(msg))}, msg...)
+}
+
+// selfCheckTimeout bounds how long a voter tries to reach itself at its
+// own address in the voter list before it refuses to start (a variable so
+// that a test need not wait that long).
+var selfCheckTimeout = 5 * time.Second
+
+// verifySelf dials addr, the address the voter list gives for this node,
+// and checks that it reaches this very process (the acceptor recognises
+// its own nonce). A node started with another voter's id, or on another
+// voter's host, reaches another process or none, and must not take part
+// in Raft at all: as a second voter with one id it could make two
+// majorities disagree.
+func (s *streamLayer) verifySelf(addr string, stop <-chan struct{}) error {
+	deadline := time.Now().Add(selfCheckTimeout)
+	var last error
+	for {
+		_, err := s.dialHandshake(addr, s.nodeID, time.Second)
+		var refused *PeerRefusedError
+		switch {
+		case errors.As(err, &refused) && refused.reason == handshakeSelf:
+			return nil
+		case errors.As(err, &refused):
+			return fmt.Errorf("%w: another process answers at %s, the address controller.quorum.voters gives for this node (%d): %s",
+				ErrNodeIDMismatch, addr, s.nodeID, refused.Msg)
+		case err == nil:
+			return fmt.Errorf("%w: another process accepted this node's own handshake at %s", ErrNodeIDMismatch, addr)
+		}
+		last = err
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: this node cannot reach itself at %s, the address controller.quorum.voters gives for node %d (check node.id, raft.listener and controller.quorum.voters): %v",
+				ErrNodeIDMismatch, addr, s.nodeID, last)
+		}
+		select {
+		case <-stop:
+			return ErrClosed
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// errRefused is returned by an accepted connection's first read when the
+// dialer was refused; Raft logs it and drops the connection.
+var errRefused = errors.New("raft handshake refused")
+
+// acceptedConn performs the acceptor's half of the handshake on its first
+// read. Raft reads an inbound connection from one goroutine, so the fields
+// need no lock.
+type acceptedConn struct {
+	net.Conn
+	s    *streamLayer
+	done bool
+}
+
+func (c *acceptedConn) Read(p []byte) (int, error) {
+	if !c.done {
+		c.done = true
+		c.Conn.SetDeadline(time.Now().Add(handshakeTimeout))
+		status, msg := c.s.check(c.Conn)
+		_, werr := c.Conn.Write(answer(status, msg))
+		c.Conn.SetDeadline(time.Time{})
+		if status == handshakeSelf {
+			// This node checking that it reaches itself (verifySelf), or
+			// dialling itself at another voter's address: the dialer
+			// reports it. io.EOF keeps Raft from logging an error here.
+			c.Conn.Close()
+			return 0, io.EOF
+		}
+		if status != handshakeOK {
+			c.Conn.Close()
+			return 0, fmt.Errorf("%w: connection from %s: %s", errRefused, c.RemoteAddr(), msg)
+		}
+		if werr != nil {
+			c.Conn.Close()
+			return 0, fmt.Errorf("raft handshake with %s: %w", c.RemoteAddr(), werr)
+		}
+	}
+	return c.Conn.Read(p)
+}
