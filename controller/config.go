@@ -26,6 +26,11 @@ type Config struct {
 	// RaftBindAddr is where the Raft transport listens ("127.0.0.1:0" in
 	// tests).
 	RaftBindAddr string
+	// RaftListener, when set, is the Raft transport's listener, already
+	// bound to RaftBindAddr: tests bind every voter's listener before
+	// configuring the voters, so that no other process can take a port
+	// between choosing it and binding it. The controller closes it.
+	RaftListener net.Listener
 	// RaftAdvertiseAddr is the address other voters dial; empty means the
 	// bound address (with 127.0.0.1 for an unspecified host when this node
 	// is the only voter).

@@ -264,21 +264,8 @@ func (c *Controller) openRaft(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("controller: open snapshot store: %w", err)
 	}
-	advertise, err := c.advertiseAddr()
-	if err != nil {
+	if err := c.openTransport(hl); err != nil {
 		return err
-	}
-	c.stream, err = newStreamLayer(c.cfg.RaftBindAddr, advertise, c.clusterID, c.cfg.NodeID, c.cfg.Voters)
-	if err != nil {
-		return fmt.Errorf("controller: raft transport on %s: %w", c.cfg.RaftBindAddr, err)
-	}
-	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: c.stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
-	})
-	if self, ok := c.cfg.selfVoter(); ok && !c.cfg.singleVoter() {
-		if err := c.stream.verifySelf(self.Addr, c.stop); err != nil {
-			return fmt.Errorf("controller: %w", err)
-		}
 	}
 	rc := c.raftConfig(hl)
 	existing, err := raft.HasExistingState(store, store, snaps)
@@ -296,6 +283,29 @@ func (c *Controller) openRaft(raftDir string) error {
 		return fmt.Errorf("controller: bootstrap raft configuration: %w", err)
 	}
 	c.log.Info().Int("voters", len(c.bootstrapConfiguration().Servers)).Msg("raft quorum bootstrapped")
+	return nil
+}
+
+// openTransport binds the Raft transport and, with several voters, checks
+// that this node's address in the voter list leads back to it before it
+// takes part in Raft.
+func (c *Controller) openTransport(hl *hclogAdapter) error {
+	advertise, err := c.advertiseAddr()
+	if err != nil {
+		return err
+	}
+	c.stream, err = newStreamLayer(c.cfg.RaftListener, c.cfg.RaftBindAddr, advertise, c.clusterID, c.cfg.NodeID, c.cfg.Voters)
+	if err != nil {
+		return fmt.Errorf("controller: raft transport on %s: %w", c.cfg.RaftBindAddr, err)
+	}
+	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: c.stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
+	})
+	if self, ok := c.cfg.selfVoter(); ok && !c.cfg.singleVoter() {
+		if err := c.stream.verifySelf(self.Addr, c.stop); err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -552,6 +562,10 @@ func (c *Controller) shutdownLocked() error {
 		if err := c.transport.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft transport: %w", err))
 		}
+	} else if c.stream != nil {
+		c.stream.Close()
+	} else if c.cfg.RaftListener != nil {
+		c.cfg.RaftListener.Close() // Start failed before it was used
 	}
 	if c.store != nil {
 		if err := c.store.Close(); err != nil {

@@ -353,9 +353,11 @@ func TestCloseWhileStartWaits(t *testing.T) {
 func TestSeveralVotersStartWithoutWaiting(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	cfg.ClusterID = "three-voters"
-	addrs := reserveAddrs(t, "127.0.0.1", 3)
-	cfg.Voters = []Voter{{ID: 1, Addr: addrs[0]}, {ID: 2, Addr: addrs[1]}, {ID: 3, Addr: addrs[2]}}
-	cfg.RaftBindAddr = addrs[0]
+	lns := bindListeners(t, "127.0.0.1", 3)
+	cfg.Voters = []Voter{{ID: 1, Addr: lns[0].Addr().String()}, {ID: 2, Addr: lns[1].Addr().String()}, {ID: 3, Addr: lns[2].Addr().String()}}
+	cfg.RaftBindAddr, cfg.RaftListener = cfg.Voters[0].Addr, lns[0]
+	lns[1].Close()
+	lns[2].Close()
 	c := start(t, cfg)
 	if c.IsLeader() {
 		t.Fatal("a voter without its peers became the active controller")

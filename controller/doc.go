@@ -7,6 +7,13 @@
 // AlterConfigs, IncrementalAlterConfigs, BrokerRegistration,
 // AllocateProducerIds, DescribeQuorum).
 //
+// With several voters, every Raft connection starts with a handshake that
+// refuses a node of another cluster or one started with another voter's
+// id (raft_transport.go). On the active controller, the liveness loop
+// (liveness.go) turns gossip's view of the nodes (Config.Liveness) into
+// FenceBroker and UnfenceBroker records and keeps partition leaders on
+// unfenced brokers.
+//
 // It owns DataDir: meta.properties (the cluster and node ids the directory
 // belongs to; a directory of another cluster or node is refused), and
 // raft/ (raft.db and snapshots/). It imports metadata, for the records and
@@ -40,6 +47,8 @@
 // Image returns the latest image without locking; images are immutable.
 // Subscribe delivers every image with its delta, in apply order, from a
 // single publisher goroutine, so Raft never waits for a subscriber.
+// The liveness loop is one more goroutine, started with the others and
+// stopped by Close; it commits through the same proposal slot.
 // The Controller's methods are safe for concurrent use. Close is idempotent
 // and returns after every goroutine the controller started has exited:
 // the listener first (in-flight requests finish), then Raft, then the

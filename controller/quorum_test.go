@@ -18,13 +18,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// reserveAddrs returns n loopback addresses with free ports. Voters need
-// their peers' addresses before anything binds, so the ports are found by
-// binding port 0 and closing: another process could take one in between,
-// which on a test machine is rare enough to accept.
+// reserveAddrs returns n loopback addresses with free ports, for voters
+// that are never started (the ports are free now, nothing more).
 func reserveAddrs(t *testing.T, host string, n int) []string {
 	t.Helper()
 	var addrs []string
+	for _, ln := range bindListeners(t, host, n) {
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	return addrs
+}
+
+// bindListeners binds n listeners on host's free ports. Voters need their
+// peers' addresses before any of them starts, so the tests bind every
+// Raft listener first and hand it to its controller (Config.RaftListener):
+// no other process can take a port in between.
+func bindListeners(t *testing.T, host string, n int) []net.Listener {
+	t.Helper()
 	var lns []net.Listener
 	for range n {
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
@@ -32,12 +43,8 @@ func reserveAddrs(t *testing.T, host string, n int) []string {
 			t.Fatal(err)
 		}
 		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return addrs
+	return lns
 }
 
 // quorum is a set of in-process voters.
@@ -49,10 +56,10 @@ type quorum struct {
 
 // newQuorum configures n voters (ids 1..n) of cluster clusterID.
 func newQuorum(t *testing.T, n int, clusterID string) *quorum {
-	addrs := reserveAddrs(t, "127.0.0.1", n)
+	lns := bindListeners(t, "127.0.0.1", n)
 	var voters []Voter
-	for i, a := range addrs {
-		voters = append(voters, Voter{ID: int32(i + 1), Addr: a})
+	for i, ln := range lns {
+		voters = append(voters, Voter{ID: int32(i + 1), Addr: ln.Addr().String()})
 	}
 	q := &quorum{t: t, ctrls: make([]*Controller, n)}
 	for i := range n {
@@ -60,12 +67,18 @@ func newQuorum(t *testing.T, n int, clusterID string) *quorum {
 		cfg.NodeID = int32(i + 1)
 		cfg.ClusterID = clusterID
 		cfg.Voters = voters
-		cfg.RaftBindAddr = addrs[i]
+		cfg.RaftBindAddr = voters[i].Addr
+		cfg.RaftListener = lns[i]
 		q.cfgs = append(q.cfgs, cfg)
 	}
 	t.Cleanup(func() {
 		for i := range q.ctrls {
 			q.stop(i)
+		}
+		for _, cfg := range q.cfgs {
+			if cfg.RaftListener != nil {
+				cfg.RaftListener.Close() // never started
+			}
 		}
 	})
 	return q
@@ -82,9 +95,13 @@ func (q *quorum) startAll() {
 	}
 }
 
+// start starts voter i: the first time on its pre-bound listener, after a
+// stop by binding its address again.
 func (q *quorum) start(i int) {
 	q.t.Helper()
-	c, err := New(q.cfgs[i])
+	cfg := q.cfgs[i]
+	q.cfgs[i].RaftListener = nil // the controller owns (and closes) it now
+	c, err := New(cfg)
 	if err != nil {
 		q.t.Fatalf("voter %d: New: %v", i+1, err)
 	}
@@ -225,6 +242,7 @@ func TestVoterWithAnotherVotersIDRefusesToStart(t *testing.T) {
 	q.start(0)
 	q.start(1)
 	impostor := q.cfgs[1]
+	impostor.RaftListener = nil
 	impostor.DataDir = t.TempDir()
 	impostor.RaftBindAddr = voters[2].Addr
 	c, err := New(impostor)
@@ -271,7 +289,7 @@ func TestVoterThatCannotReachItselfRefusesToStart(t *testing.T) {
 func TestHandshakeRefusesForeignPeers(t *testing.T) {
 	addr := reserveAddrs(t, "127.0.0.1", 1)[0]
 	voters := []Voter{{ID: 1, Addr: addr}, {ID: 2, Addr: "127.0.0.1:1"}}
-	acceptor, err := newStreamLayer(addr, "", "c1", 1, voters)
+	acceptor, err := newStreamLayer(nil, addr, "", "c1", 1, voters)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,14 +79,16 @@ type streamLayer struct {
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
 
-// newStreamLayer listens on bindAddr. advertise is the address peers know
+// newStreamLayer listens on bindAddr, or uses ln when it is given. advertise is the address peers know
 // this node by, exactly as the voter list spells it (a host name stays a
 // host name); empty means the bound address, which must then not be an
 // unspecified IP.
-func newStreamLayer(bindAddr, advertise, clusterID string, nodeID int32, voters []Voter) (*streamLayer, error) {
-	ln, err := net.Listen("tcp", bindAddr)
-	if err != nil {
-		return nil, err
+func newStreamLayer(ln net.Listener, bindAddr, advertise, clusterID string, nodeID int32, voters []Voter) (*streamLayer, error) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", bindAddr); err != nil {
+			return nil, err
+		}
 	}
 	s := &streamLayer{ln: ln, clusterID: clusterID, nodeID: nodeID,
 		peerIDs: map[string]int32{}, refused: map[string]*PeerRefusedError{}}

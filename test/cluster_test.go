@@ -8,19 +8,22 @@ package test
 // and consume through partitions led by every node.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/protocol"
 	"github.com/samsa-io/samsa/test/harness"
 )
 
@@ -30,37 +33,63 @@ import (
 // loaded test machine).
 const failoverBudget = 15 * time.Second
 
-// nodeAdmin is an admin client that talks to one node only (it is the
-// only seed, and the answers come from its image).
-type nodeAdmin struct {
-	*kadm.Client
-	id int32
-}
-
-func adminOf(t testing.TB, node *harness.ClusterNode) nodeAdmin {
-	return nodeAdmin{newAdmin(t, node.Bootstrap()), node.ID()}
-}
-
-// topicOn returns topic's metadata as the admin's node sees it now.
-func topicOn(t testing.TB, adm nodeAdmin, topic string) (kadm.TopicDetail, error) {
-	tds, err := adm.ListTopics(testCtx(t), topic)
+// metadataOn asks node itself for Metadata over one connection to its
+// own listener (a kgo client would route to any broker it has learned
+// of), so the answer is that node's image: its unfenced brokers and, if
+// named, the topics.
+func metadataOn(t testing.TB, node *harness.ClusterNode, topics ...string) (*kmsg.MetadataResponse, error) {
+	cl := protocol.NewClient(node.Bootstrap(), "samsa-cluster-test")
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{}
+	for _, topic := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := cl.Request(testCtx(t), req)
 	if err != nil {
-		return kadm.TopicDetail{}, err
+		return nil, fmt.Errorf("node %d: %w", node.ID(), err)
 	}
-	td, ok := tds[topic]
-	if !ok || td.Err != nil {
-		return kadm.TopicDetail{}, fmt.Errorf("node %d: topic %s not listed (%v)", adm.id, topic, td.Err)
+	return resp.(*kmsg.MetadataResponse), nil
+}
+
+// topicOn returns topic as node's own Metadata describes it.
+func topicOn(t testing.TB, node *harness.ClusterNode, topic string) (kmsg.MetadataResponseTopic, error) {
+	resp, err := metadataOn(t, node, topic)
+	if err != nil {
+		return kmsg.MetadataResponseTopic{}, err
 	}
-	return td, nil
+	if len(resp.Topics) != 1 {
+		return kmsg.MetadataResponseTopic{}, fmt.Errorf("node %d: %d topics in the answer", node.ID(), len(resp.Topics))
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		return kmsg.MetadataResponseTopic{}, fmt.Errorf("node %d: topic %s: %w", node.ID(), topic, err)
+	}
+	return resp.Topics[0], nil
+}
+
+// brokersOn returns the broker ids node's own Metadata lists (the
+// unfenced ones).
+func brokersOn(t testing.TB, node *harness.ClusterNode) ([]int32, error) {
+	resp, err := metadataOn(t, node)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int32
+	for _, b := range resp.Brokers {
+		ids = append(ids, b.NodeID)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // waitTopicOnAll waits until every given node lists topic with n partitions.
 func waitTopicOnAll(t testing.TB, nodes []*harness.ClusterNode, topic string, n int) {
 	t.Helper()
 	for _, node := range nodes {
-		adm := adminOf(t, node)
 		eventually(t, opTimeout, fmt.Sprintf("topic %s on node %d", topic, node.ID()), func() error {
-			td, err := topicOn(t, adm, topic)
+			td, err := topicOn(t, node, topic)
 			if err != nil {
 				return err
 			}
@@ -82,17 +111,31 @@ func TestClusterTopicCreatedOnOneNodeIsVisibleOnAll(t *testing.T) {
 	created := createTopic(t, adm, "everywhere", 6, nil)
 	waitTopicOnAll(t, c.Nodes(), "everywhere", 6)
 	for _, node := range c.Nodes() {
-		td, err := topicOn(t, adminOf(t, node), "everywhere")
+		td, err := topicOn(t, node, "everywhere")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if td.ID != created.ID {
-			t.Errorf("node %d: topic id %v, created as %v", node.ID(), td.ID, created.ID)
+		if td.TopicID != created.ID {
+			t.Errorf("node %d: topic id %x, created as %x", node.ID(), td.TopicID, created.ID)
 		}
-		if brokers, err := newAdmin(t, node.Bootstrap()).ListBrokers(testCtx(t)); err != nil || len(brokers) != 3 {
+		if brokers, err := brokersOn(t, node); err != nil || !slices.Equal(brokers, []int32{1, 2, 3}) {
 			t.Errorf("node %d lists brokers %v (%v), want all three", node.ID(), brokers, err)
 		}
 	}
+	// samsa cluster quorum / describe, through any node, name the active
+	// controller the quorum itself reports.
+	leader := c.WaitActiveController(10 * time.Second)
+	var quorum cliQuorum
+	cliJSON(t, c.Node(3).Bootstrap(), &quorum, "cluster", "quorum", "-o", "json")
+	if quorum.Leader != leader || len(quorum.Voters) != 3 {
+		t.Errorf("samsa cluster quorum: %+v, want leader %d and three voters", quorum, leader)
+	}
+	var cluster cliCluster
+	cliJSON(t, c.Node(2).Bootstrap(), &cluster, "cluster", "describe", "-o", "json")
+	if cluster.ClusterID != c.ID() || cluster.ActiveController != leader || len(cluster.Brokers) != 3 {
+		t.Errorf("samsa cluster describe: %+v, want cluster %s, controller %d, three brokers", cluster, c.ID(), leader)
+	}
+
 	// Replication factor 3 is refused until partitions are replicated.
 	resp, err := adm.CreateTopic(testCtx(t), 1, 3, nil, "replicated")
 	if !errors.Is(err, kerr.InvalidReplicationFactor) || !strings.Contains(resp.ErrMessage, "not supported yet") {
@@ -220,23 +263,8 @@ func TestClusterProduceConsumeOnEveryLeader(t *testing.T) {
 	}
 }
 
-// brokersOn returns the broker ids the admin's node lists in Metadata
-// (the unfenced ones).
-func brokersOn(t testing.TB, adm nodeAdmin) ([]int32, error) {
-	bs, err := adm.ListBrokers(testCtx(t))
-	if err != nil {
-		return nil, err
-	}
-	var ids []int32
-	for _, b := range bs {
-		ids = append(ids, b.NodeID)
-	}
-	slices.Sort(ids)
-	return ids, nil
-}
-
 // partitionLedBy returns the partition of td led by id, or -1.
-func partitionLedBy(td kadm.TopicDetail, id int32) int32 {
+func partitionLedBy(td kmsg.MetadataResponseTopic, id int32) int32 {
 	for _, p := range td.Partitions {
 		if p.Leader == id {
 			return p.Partition
@@ -275,11 +303,14 @@ func TestClusterKilledBrokerIsFencedAndUnfenced(t *testing.T) {
 	ctrl := c.WaitActiveController(30 * time.Second)
 	victim := c.Others(ctrl)[0]
 	watcher := c.Node(ctrl)
-	wadm := adminOf(t, watcher)
-	adm := wadm.Client
+	adm := newAdmin(t, watcher.Bootstrap())
 	const topic = "fencing"
 	createTopic(t, adm, topic, 3, nil)
-	before := waitTopicReady(t, adm, topic, 3)
+	waitTopicOnAll(t, []*harness.ClusterNode{watcher}, topic, 3)
+	before, err := topicOn(t, watcher, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
 	part := partitionLedBy(before, victim.ID())
 	if part < 0 {
 		t.Fatalf("no partition led by node %d: %+v", victim.ID(), before.Partitions)
@@ -292,19 +323,19 @@ func TestClusterKilledBrokerIsFencedAndUnfenced(t *testing.T) {
 	victim.Kill()
 	killedAt := time.Now()
 	eventually(t, 15*time.Second, fmt.Sprintf("node %d fenced", victim.ID()), func() error {
-		ids, err := brokersOn(t, wadm)
+		ids, err := brokersOn(t, watcher)
 		if err != nil {
 			return err
 		}
 		if slices.Contains(ids, victim.ID()) {
 			return fmt.Errorf("Metadata still lists brokers %v", ids)
 		}
-		td, err := topicOn(t, wadm, topic)
+		td, err := topicOn(t, watcher, topic)
 		if err != nil {
 			return err
 		}
-		if p := td.Partitions[part]; p.Leader != -1 || !errors.Is(p.Err, kerr.LeaderNotAvailable) {
-			return fmt.Errorf("partition %d: leader %d, error %v", part, p.Leader, p.Err)
+		if p := td.Partitions[part]; p.Leader != -1 || p.ErrorCode != kerr.LeaderNotAvailable.Code {
+			return fmt.Errorf("partition %d: leader %d, error %s", part, p.Leader, errName(p.ErrorCode))
 		}
 		return nil
 	})
@@ -312,14 +343,14 @@ func TestClusterKilledBrokerIsFencedAndUnfenced(t *testing.T) {
 
 	victim.Restart()
 	eventually(t, 15*time.Second, fmt.Sprintf("node %d unfenced and leading again", victim.ID()), func() error {
-		ids, err := brokersOn(t, wadm)
+		ids, err := brokersOn(t, watcher)
 		if err != nil {
 			return err
 		}
 		if !slices.Contains(ids, victim.ID()) {
 			return fmt.Errorf("Metadata lists brokers %v", ids)
 		}
-		td, err := topicOn(t, wadm, topic)
+		td, err := topicOn(t, watcher, topic)
 		if err != nil {
 			return err
 		}
@@ -352,7 +383,7 @@ func TestClusterPausedBrokerIsNotFenced(t *testing.T) {
 	c := harness.StartCluster(t, 3)
 	ctrl := c.WaitActiveController(30 * time.Second)
 	victim := c.Others(ctrl)[0]
-	wadm := adminOf(t, c.Node(ctrl))
+	watcher := c.Node(ctrl)
 
 	victim.Pause()
 	pausedAt := time.Now()
@@ -360,7 +391,7 @@ func TestClusterPausedBrokerIsNotFenced(t *testing.T) {
 	victim.Resume()
 	window := pausedAt.Add(8 * time.Second)
 	for time.Now().Before(window) {
-		ids, err := brokersOn(t, wadm)
+		ids, err := brokersOn(t, watcher)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,7 +404,100 @@ func TestClusterPausedBrokerIsNotFenced(t *testing.T) {
 		t.Fatalf("broker %d was fenced after a 2s pause:\n%s", victim.ID(), strings.Join(lines, "\n"))
 	}
 	// The paused node still serves.
-	if _, err := brokersOn(t, adminOf(t, victim)); err != nil {
+	if _, err := brokersOn(t, victim); err != nil {
 		t.Fatalf("node %d after the pause: %v", victim.ID(), err)
 	}
+}
+
+// The JSON the samsa cluster commands print, as much as the tests read.
+type (
+	cliQuorum struct {
+		Leader      int32 `json:"leader"`
+		LeaderEpoch int32 `json:"leader_epoch"`
+		Voters      []struct {
+			ID           int32  `json:"id"`
+			Role         string `json:"role"`
+			LogEndOffset int64  `json:"log_end_offset"`
+		} `json:"voters"`
+	}
+	cliCluster struct {
+		ClusterID        string `json:"cluster_id"`
+		ActiveController int32  `json:"active_controller"`
+		Brokers          []struct {
+			ID   int32  `json:"id"`
+			Host string `json:"host"`
+			Port int32  `json:"port"`
+		} `json:"brokers"`
+	}
+)
+
+// cliJSON runs the samsa CLI against bootstrap and decodes its JSON output.
+func cliJSON(t *testing.T, bootstrap string, out any, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, harness.Binary(t), append(args, "--bootstrap", bootstrap)...)
+	cmd.Env = append(os.Environ(), "SAMSA_BOOTSTRAP=")
+	stdout, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("samsa %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	if err := json.Unmarshal(stdout, out); err != nil {
+		t.Fatalf("samsa %s: output is not the expected JSON: %v\n%s", strings.Join(args, " "), err, stdout)
+	}
+}
+
+// TestClusterCLIOnOneNode runs samsa cluster describe and quorum against a
+// single combined node: it is the quorum's only voter and leader, and the
+// only broker; the table forms print the same facts.
+func TestClusterCLIOnOneNode(t *testing.T) {
+	n := harness.StartNode(t)
+	var quorum cliQuorum
+	cliJSON(t, n.Bootstrap(), &quorum, "cluster", "quorum", "-o", "json")
+	if quorum.Leader != 1 || len(quorum.Voters) != 1 || quorum.Voters[0].Role != "leader" || quorum.Voters[0].LogEndOffset <= 0 {
+		t.Fatalf("samsa cluster quorum: %+v", quorum)
+	}
+	var cluster cliCluster
+	cliJSON(t, n.Bootstrap(), &cluster, "cluster", "describe", "-o", "json")
+	if cluster.ClusterID != n.ClusterID() || cluster.ActiveController != 1 || len(cluster.Brokers) != 1 ||
+		fmt.Sprintf("%s:%d", cluster.Brokers[0].Host, cluster.Brokers[0].Port) != n.Bootstrap() {
+		t.Fatalf("samsa cluster describe: %+v", cluster)
+	}
+	table := samsa(t, n, "", "cluster", "quorum").stdout
+	if !strings.Contains(table, "Leader:") || !strings.Contains(table, "leader") {
+		t.Fatalf("samsa cluster quorum table:\n%s", table)
+	}
+	table = samsa(t, n, "", "cluster", "describe").stdout
+	if !strings.Contains(table, n.ClusterID()) || !strings.Contains(table, "Active controller:") {
+		t.Fatalf("samsa cluster describe table:\n%s", table)
+	}
+}
+
+// TestClusterNodeOfAnotherClusterRefusesToStart restarts a voter with
+// another cluster.id: on its old data directory meta.properties refuses
+// it at once; on a fresh one (a wrong config on a replaced disk) the other
+// voters refuse its Raft handshake and it exits naming both cluster ids.
+// The two good voters keep serving throughout.
+func TestClusterNodeOfAnotherClusterRefusesToStart(t *testing.T) {
+	c := harness.StartCluster(t, 3)
+	ctrl := c.WaitActiveController(30 * time.Second)
+	bad := c.Others(ctrl)[0]
+	bad.Kill()
+	bad.SetConfig("cluster.id", "another-cluster")
+
+	out := bad.StartExpectingFailure(30 * time.Second)
+	if !strings.Contains(out, "cluster id mismatch") || !strings.Contains(out, c.ID()) || !strings.Contains(out, "another-cluster") {
+		t.Fatalf("node %d with another cluster id on its old data: want a cluster id mismatch naming both ids, got:\n%s", bad.ID(), out)
+	}
+	bad.WipeData()
+	out = bad.StartExpectingFailure(30 * time.Second)
+	if !strings.Contains(out, "cluster id mismatch") || !strings.Contains(out, "voters refuse this node") ||
+		!strings.Contains(out, c.ID()) || !strings.Contains(out, "another-cluster") {
+		t.Fatalf("node %d of another cluster on a fresh disk: want the voters' refusal naming both ids, got:\n%s", bad.ID(), out)
+	}
+	createTopic(t, newAdmin(t, c.Node(ctrl).Bootstrap()), "still-served", 1, nil)
 }

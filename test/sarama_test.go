@@ -2,7 +2,7 @@ package test
 
 // Compatibility with IBM/sarama: its sync producer, its partition consumer
 // and its cluster admin, as an application built on sarama uses them.
-// Consumer groups are not implemented yet, so nothing here joins one.
+// Its consumer group is in groups_clients_test.go.
 
 import (
 	"errors"

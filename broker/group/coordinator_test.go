@@ -180,3 +180,23 @@ func TestCoordinatorUnloadAnswersWaitingJoin(t *testing.T) {
 		t.Fatal("waiting join not answered after unload")
 	}
 }
+
+// While a newly led partition loads, its groups answer
+// COORDINATOR_LOAD_IN_PROGRESS (clients retry), then they are served.
+func TestCoordinatorAnswersLoadInProgressUntilLoaded(t *testing.T) {
+	p := offsetsPartition(t, t.TempDir())
+	c := newTestCoordinator(t)
+	// A previous shard of the partition that has not finished stopping
+	// holds the load back.
+	previous := &shard{done: make(chan struct{})}
+	c.mu.last[0] = previous
+	c.SetLeadership(1, map[int32]Leadership{0: {Partition: p, Epoch: 0}})
+	if _, err := fetchOffset(t, c, "g"); err != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("fetch while loading: error %d, want COORDINATOR_LOAD_IN_PROGRESS", err)
+	}
+	close(previous.done)
+	waitLoaded(t, c, "g")
+	if off, err := fetchOffset(t, c, "g"); err != 0 || off != -1 {
+		t.Fatalf("fetch once loaded: offset %d error %d, want -1 and no error", off, err)
+	}
+}

@@ -116,6 +116,12 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	}
 	bcfg.TopicDefaults = s.TopicDefaults
 	bcfg.RetentionCheckInterval = s.RetentionCheckInterval
+	g := s.Group
+	bcfg.Group.NumPartitions, bcfg.Group.ReplicationFactor, bcfg.Group.SegmentBytes = g.NumPartitions, g.ReplicationFactor, g.SegmentBytes
+	bcfg.Group.InitialRebalanceDelay = g.InitialRebalanceDelay
+	bcfg.Group.MinSessionTimeout, bcfg.Group.MaxSessionTimeout = g.MinSessionTimeout, g.MaxSessionTimeout
+	bcfg.Group.MaxSize, bcfg.Group.OffsetMetadataMaxBytes = g.MaxSize, g.OffsetMetadataMaxBytes
+	bcfg.Group.OffsetsRetention, bcfg.Group.OffsetsRetentionCheckInterval = g.OffsetsRetention, g.OffsetsRetentionCheckInterval
 	bcfg.StaticConfigs = s.Static
 	bcfg.Server = protocol.DefaultServerConfig()
 	bcfg.Server.Name = "PLAINTEXT"

@@ -55,7 +55,17 @@ var serverKeys = []configKey{
 	{"durability", "fsync", "fsync (acks>=1 answered after fsync) or page-cache"},
 	{"socket.request.max.bytes", 104857600, "largest request accepted, in bytes"},
 	{"connections.max.idle.ms", 600000, "idle client connections are closed after this"},
-	{"log.retention.check.interval.ms", 300000, "how often segments past retention are deleted"},
+	{"log.retention.check.interval.ms", 300000, "how often segments past retention are deleted and compacted topics cleaned"},
+	{"offsets.topic.num.partitions", 50, "partitions of __consumer_offsets when it is created"},
+	{"offsets.topic.replication.factor", 3, "replicas of __consumer_offsets (capped at the live brokers)"},
+	{"offsets.topic.segment.bytes", 104857600, "segment size of __consumer_offsets"},
+	{"group.initial.rebalance.delay.ms", 3000, "how long the first rebalance of an empty group waits for more members"},
+	{"group.min.session.timeout.ms", 6000, "smallest session timeout a group member may ask for"},
+	{"group.max.session.timeout.ms", 1800000, "largest session timeout a group member may ask for"},
+	{"group.max.size", 2147483647, "most members a consumer group may have"},
+	{"offset.metadata.max.bytes", 4096, "longest metadata string an offset commit may carry"},
+	{"offsets.retention.minutes", 10080, "how long the committed offsets of an empty group are kept"},
+	{"offsets.retention.check.interval.ms", 600000, "how often expired offsets are removed"},
 	{"log.level", "info", "debug, info, warn or error"},
 	{"log.format", "json", "json or console"},
 }
@@ -99,6 +109,7 @@ type nodeSettings struct {
 	MaxRequestBytes          int32
 	IdleTimeout              time.Duration
 	RetentionCheckInterval   time.Duration
+	Group                    groupSettings
 	LogLevel                 string
 	LogFormat                string
 	// TopicDefaults maps topic config names to broker-level defaults.
@@ -227,6 +238,7 @@ func parseSettings(v *viper.Viper, topicKeys map[string]metadata.ConfigDef) (nod
 		MaxRequestBytes:          int32(p.intIn("socket.request.max.bytes", 1024, 1<<31-1)),
 		IdleTimeout:              time.Duration(p.intIn("connections.max.idle.ms", 1, 1<<62)) * time.Millisecond,
 		RetentionCheckInterval:   time.Duration(p.intIn("log.retention.check.interval.ms", 1, 1<<62)) * time.Millisecond,
+		Group:                    parseGroupSettings(&p),
 		LogLevel:                 p.oneOf("log.level", "debug", "info", "warn", "error"),
 		LogFormat:                p.oneOf("log.format", "json", "console"),
 		TopicDefaults:            make(map[string]string),
@@ -328,4 +340,36 @@ func splitRoles(s string) []string {
 		out = append(out, strings.TrimSpace(r))
 	}
 	return out
+}
+
+// groupSettings are the consumer-group coordinator's keys.
+type groupSettings struct {
+	NumPartitions                 int32
+	ReplicationFactor             int16
+	SegmentBytes                  int32
+	InitialRebalanceDelay         time.Duration
+	MinSessionTimeout             time.Duration
+	MaxSessionTimeout             time.Duration
+	MaxSize                       int
+	OffsetMetadataMaxBytes        int
+	OffsetsRetention              time.Duration
+	OffsetsRetentionCheckInterval time.Duration
+}
+
+func parseGroupSettings(p *settingsParser) groupSettings {
+	ms := func(key string, lo int64) time.Duration {
+		return time.Duration(p.intIn(key, lo, 1<<40)) * time.Millisecond
+	}
+	return groupSettings{
+		NumPartitions:                 int32(p.intIn("offsets.topic.num.partitions", 1, 1<<31-1)),
+		ReplicationFactor:             int16(p.intIn("offsets.topic.replication.factor", 1, 1<<15-1)),
+		SegmentBytes:                  int32(p.intIn("offsets.topic.segment.bytes", 1<<20, 1<<31-1)),
+		InitialRebalanceDelay:         ms("group.initial.rebalance.delay.ms", 0),
+		MinSessionTimeout:             ms("group.min.session.timeout.ms", 1),
+		MaxSessionTimeout:             ms("group.max.session.timeout.ms", 1),
+		MaxSize:                       int(p.intIn("group.max.size", 1, 1<<31-1)),
+		OffsetMetadataMaxBytes:        int(p.intIn("offset.metadata.max.bytes", 0, 1<<31-1)),
+		OffsetsRetention:              time.Duration(p.intIn("offsets.retention.minutes", 1, 1<<31-1)) * time.Minute,
+		OffsetsRetentionCheckInterval: ms("offsets.retention.check.interval.ms", 1),
+	}
 }

@@ -57,6 +57,7 @@ type ClusterNode struct {
 	controller string
 	raft       string
 	gossip     string
+	settings   map[string]string // the config file's contents
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -83,10 +84,11 @@ func WithNodeConfig(key, value string) ClusterOption {
 //
 // The nodes' ports are chosen up front, because every voter must know the
 // others' addresses before any of them starts: the harness binds port 0
-// on 127.0.0.1, notes the port and closes it, and the node binds it again
-// moments later. Another process could take a port in between; on a test
-// machine that is rare enough to accept, and the failure would be a clear
-// "address already in use" in the dumped log.
+// on 127.0.0.1 for each, notes the ports, and releases them all just
+// before the nodes start. Another process (any outgoing connection's
+// local port) could take one in between; when a node then fails with
+// "address already in use", the whole cluster is started again on fresh
+// ports and directories, up to clusterStartAttempts times.
 func StartCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 	t.Helper()
 	o := clusterOptions{extra: map[string]string{}}
@@ -94,6 +96,31 @@ func StartCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		opt(&o)
 	}
 	bin := Binary(t)
+	for attempt := 1; ; attempt++ {
+		c := newCluster(t, n, o)
+		err := c.startAll(bin)
+		if err == nil {
+			t.Cleanup(func() {
+				if t.Failed() {
+					c.DumpLogs()
+				}
+				c.killAll()
+			})
+			return c
+		}
+		c.killAll()
+		if !strings.Contains(err.Error(), "address already in use") || attempt == clusterStartAttempts {
+			c.DumpLogs()
+			t.Fatal(err)
+		}
+		t.Logf("cluster start attempt %d: %v; starting again on fresh ports", attempt, err)
+	}
+}
+
+// clusterStartAttempts bounds the restarts after port collisions.
+const clusterStartAttempts = 3
+
+func newCluster(t testing.TB, n int, o clusterOptions) *Cluster {
 	c := &Cluster{t: t, id: "test-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 	ports := reservePorts(t)
 	for i := range n {
@@ -103,25 +130,30 @@ func StartCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 			gossip: ports.take(true),
 		})
 	}
-	ports.release()
 	for _, nd := range c.nodes {
 		nd.writeConfig(o.extra)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			c.DumpLogs()
-		}
-		for _, nd := range c.nodes {
-			nd.Kill()
-		}
-	})
+	ports.release()
+	return c
+}
+
+// startAll starts every node and waits until all serve.
+func (c *Cluster) startAll(bin string) error {
 	for _, nd := range c.nodes {
 		nd.start(bin)
 	}
 	for _, nd := range c.nodes {
-		nd.WaitServing()
+		if err := nd.waitServing(); err != nil {
+			return err
+		}
 	}
-	return c
+	return nil
+}
+
+func (c *Cluster) killAll() {
+	for _, nd := range c.nodes {
+		nd.Kill()
+	}
 }
 
 // portReserver hands out distinct free ports on 127.0.0.1 (see
@@ -176,7 +208,7 @@ func (nd *ClusterNode) writeConfig(extra map[string]string) {
 			seeds = append(seeds, o.gossip)
 		}
 	}
-	settings := map[string]string{
+	nd.settings = map[string]string{
 		"node.id":                             strconv.Itoa(int(nd.id)),
 		"roles":                               "controller,broker",
 		"data.dir":                            filepath.Join(nd.dir, "data"),
@@ -192,21 +224,68 @@ func (nd *ClusterNode) writeConfig(extra map[string]string) {
 		"log.level":                           "info",
 	}
 	for k, v := range extra {
-		settings[k] = v
+		nd.settings[k] = v
 	}
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
+	nd.flushConfig()
+}
+
+func (nd *ClusterNode) flushConfig() {
+	keys := make([]string, 0, len(nd.settings))
+	for k := range nd.settings {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s: %q\n", k, settings[k])
+		fmt.Fprintf(&b, "%s: %q\n", k, nd.settings[k])
 	}
 	nd.cfgPath = filepath.Join(nd.dir, "samsa.yaml")
 	if err := os.WriteFile(nd.cfgPath, []byte(b.String()), 0o644); err != nil {
 		nd.c.t.Fatal(err)
 	}
+}
+
+// SetConfig changes one setting of the node's config file, for its next
+// start (a test of misconfiguration).
+func (nd *ClusterNode) SetConfig(key, value string) {
+	nd.settings[key] = value
+	nd.flushConfig()
+}
+
+// WipeData removes the node's data directory while it is down (a node that
+// lost its disk).
+func (nd *ClusterNode) WipeData() {
+	if nd.Running() {
+		nd.c.t.Fatalf("node %d: data wiped while running", nd.id)
+	}
+	if err := os.RemoveAll(nd.DataDir()); err != nil {
+		nd.c.t.Fatal(err)
+	}
+}
+
+// StartExpectingFailure starts the node and waits for it to exit without
+// serving, as a misconfigured node must; it returns what the node wrote.
+func (nd *ClusterNode) StartExpectingFailure(timeout time.Duration) string {
+	nd.c.t.Helper()
+	if nd.Running() {
+		nd.c.t.Fatalf("node %d started while running", nd.id)
+	}
+	before := len(nd.Logs())
+	nd.start(Binary(nd.c.t))
+	nd.mu.Lock()
+	cmd, ready, exited := nd.cmd, nd.ready, nd.exited
+	nd.mu.Unlock()
+	select {
+	case <-exited:
+	case <-ready:
+		nd.c.t.Fatalf("node %d serves, but it should have refused to start", nd.id)
+	case <-time.After(timeout):
+		nd.c.t.Fatalf("node %d neither served nor exited within %v", nd.id, timeout)
+	}
+	if cmd.ProcessState.Success() {
+		nd.c.t.Fatalf("node %d exited with status 0, want a failure", nd.id)
+	}
+	return nd.Logs()[before:]
 }
 
 // start launches the process; it does not wait for it to serve.
@@ -254,15 +333,22 @@ func (nd *ClusterNode) start(bin string) {
 // WaitServing waits until the node's current process serves Kafka clients.
 func (nd *ClusterNode) WaitServing() {
 	nd.c.t.Helper()
+	if err := nd.waitServing(); err != nil {
+		nd.c.t.Fatal(err)
+	}
+}
+
+func (nd *ClusterNode) waitServing() error {
 	nd.mu.Lock()
 	ready, exited := nd.ready, nd.exited
 	nd.mu.Unlock()
 	select {
 	case <-ready:
+		return nil
 	case <-exited:
-		nd.c.t.Fatalf("node %d exited before serving:\n%s", nd.id, lastLines(nd.Logs(), logTailLines))
+		return fmt.Errorf("node %d exited before serving:\n%s", nd.id, lastLines(nd.Logs(), 20))
 	case <-time.After(clusterStartTimeout):
-		nd.c.t.Fatalf("node %d did not serve within %v", nd.id, clusterStartTimeout)
+		return fmt.Errorf("node %d did not serve within %v", nd.id, clusterStartTimeout)
 	}
 }
 

@@ -3,8 +3,8 @@
 
 Produces --count keyed records with headers (acks=all, idempotence on, lz4),
 flushes, then reads them back with a Consumer that assign()s every partition
-at OFFSET_BEGINNING (no subscribe, no commits: consumer groups are not
-implemented yet, but librdkafka requires a group.id), checks every record and
+at OFFSET_BEGINNING (no subscribe, no commits: group.py covers groups, but
+librdkafka requires a group.id), checks every record and
 prints one JSON summary line on stdout. Exit code 0 means every record came
 back exactly once, intact, at the offset its delivery report named.
 """
