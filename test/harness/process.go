@@ -3,6 +3,8 @@ package harness
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +39,11 @@ func Binary(t testing.TB) string {
 }
 
 func build() (string, error) {
-	dir := filepath.Join(os.TempDir(), "samsa-test-bin")
+	// One directory per source tree, so test runs of different checkouts
+	// never exec each other's binary; runs of the same tree build the
+	// same binary and replace it atomically.
+	sum := sha256.Sum256([]byte(repoRoot()))
+	dir := filepath.Join(os.TempDir(), "samsa-test-bin-"+hex.EncodeToString(sum[:6]))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
