@@ -29,6 +29,9 @@ const offsetsTopicWait = 10 * time.Second
 // partitions are applied and before the image is visible to handlers, so a
 // client told (by FindCoordinator) that this broker coordinates gets
 // COORDINATOR_LOAD_IN_PROGRESS rather than NOT_COORDINATOR.
+// maxReplicationFactor is 1 until partitions replicate across brokers.
+const maxReplicationFactor = 1
+
 func (b *Broker) publishGroupLeadership(img *metadata.Image) {
 	t, ok := img.TopicByName(group.OffsetsTopic)
 	if !ok {
@@ -86,7 +89,12 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) error {
 		req.TimeoutMillis = int32(offsetsTopicWait / time.Millisecond)
 		t := kmsg.NewCreateTopicsRequestTopic()
 		t.Topic, t.NumPartitions = group.OffsetsTopic, b.cfg.Group.NumPartitions
-		t.ReplicationFactor = max(1, min(b.cfg.Group.ReplicationFactor, int16(len(img.UnfencedBrokers()))))
+		// Partitions are not replicated across brokers yet (the controller
+		// refuses a factor above 1), so the offsets topic has one replica
+		// until they are; then min(offsets.topic.replication.factor, live
+		// brokers) applies.
+		t.ReplicationFactor = min(b.cfg.Group.ReplicationFactor, int16(len(img.UnfencedBrokers())), maxReplicationFactor)
+		t.ReplicationFactor = max(t.ReplicationFactor, 1)
 		for name, value := range b.offsetsTopicConfigs() {
 			c := kmsg.NewCreateTopicsRequestTopicConfig()
 			c.Name, c.Value = name, &value

@@ -555,7 +555,13 @@ func finishCleaned(seg *segment, w *bufio.Writer, size int64, src *cleanSource) 
 			return fmt.Errorf("%w: set the modification time of %s: %v", ErrIO, seg.log.Name(), err)
 		}
 	}
-	return seg.syncAll()
+	if err := seg.syncAll(); err != nil {
+		return err
+	}
+	// Sealed like a rolled segment: only the .log stays open. Should the
+	// copy later become the active segment (TruncateTo), its indexes are
+	// reopened under their final names.
+	return seg.closeIndexes()
 }
 
 // discardCleaned closes and deletes cleaned copies that will not be swapped
@@ -563,8 +569,9 @@ func finishCleaned(seg *segment, w *bufio.Writer, size int64, src *cleanSource) 
 func discardCleaned(cs []cleanedSegment) {
 	for _, c := range cs {
 		_ = c.seg.close()
-		for _, p := range []string{c.seg.log.Name(), c.seg.idxFile.Name(), c.seg.timeFile.Name()} {
-			_ = os.Remove(p)
+		logPath, idxPath, timePath := segmentPaths(filepath.Dir(c.seg.logPath), c.seg.base)
+		for _, p := range []string{logPath, idxPath, timePath} {
+			_ = os.Remove(p + cleanedSuffix)
 		}
 	}
 }

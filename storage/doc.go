@@ -23,6 +23,7 @@ ParsePartitionDir) holding:
 	log-start-offset-checkpoint     log start offset, once it moved
 	cleaner-offset-checkpoint       where compaction's next dirty section starts
 	partition.metadata              topic ID
+	clean-shutdown                  only between a clean Close and the next Open
 
 and, only while compaction swaps a segment in (see Compaction),
 <base>.log.cleaned, .index.cleaned, .timeindex.cleaned and the same names
@@ -123,8 +124,15 @@ segment is sealed. Timestamps strictly increase.
 
 Index files are not preallocated: entries are appended with pwrite(2), so a
 file always holds exactly its entries. Indexes are derived data: the active
-segment's indexes are rebuilt by every Open, and a sealed segment's indexes
-are rebuilt when missing or inconsistent.
+segment's indexes are rebuilt by every Open that follows a crash, and a
+sealed segment's indexes are rebuilt when missing or inconsistent.
+
+Lookups use the in-memory copy of the indexes, so the index files are open
+only while they are written: a sealed segment holds one descriptor (its
+.log), the active segment three (its index files are opened at its
+creation, at the first index write after a clean Open, or when a
+truncation makes a sealed segment active again, and closed when it is
+sealed).
 
 # Checkpoints
 
@@ -243,9 +251,39 @@ Open recovers the directory (details in recover.go):
     partition.metadata are ErrCorrupt;
   - the last segment is fdatasynced, so DurableOffset starts at
     LogEndOffset;
+  - after a clean shutdown (below) the last two steps for the last
+    segment are skipped: it is loaded through its indexes like a sealed
+    one;
   - before any of this, an interrupted compaction swap is finished:
     *.cleaned files are deleted, each <base>.log.swap is completed, and
     the segments touched get their indexes rebuilt.
+
+# Clean shutdown
+
+A Close that leaves everything durable (the log not failed, the active
+segment's .log fdatasynced and its open index files fsynced, dirty ones
+rewritten first) writes clean-shutdown, atomically like the checkpoints:
+
+	0               version
+	1234 5678 1300  active segment base offset, its .log size, log end offset
+
+Kafka writes one .kafka_cleanshutdown per data directory; ours is per
+partition directory, like log-start-offset-checkpoint, so a partition is
+self-contained. Open trusts it only if the last segment has that base
+offset and exactly that size, both its index files exist and pass the
+sealed-segment checks (an active segment's time index may be empty), and
+the batch headers from the last index entry chain to the recorded log end
+offset. Then the last segment is not scanned or CRC-checked, its epochs
+are the checkpoint's (written before any batch of each epoch), and it is
+not fdatasynced: an idle partition opens with no flush at all. Anything
+else, or no marker, is the full recovery above.
+
+Open unlinks the marker at once, and makes the unlink durable (fsync of
+the directory) before the first change to the active segment: append,
+roll, TruncateTo, TruncateFullyAndStartAt, or a recovery that changes the
+files. Until then the files are exactly what the marker describes, so a
+marker brought back by a crash is still true; after it, a crash finds no
+marker and recovers fully.
 
 Never is acknowledged data dropped silently: what Sync reported durable
 survives a crash, and anything else recovery cannot explain stops the

@@ -90,6 +90,11 @@ type Log struct {
 	syncer   *syncer // nil with DurabilityPageCache
 	fsyncs   atomic.Int64
 	testHook atomic.Pointer[func()] // called by the syncer before each fdatasync
+
+	// markerUnsynced: Open unlinked clean-shutdown without a directory
+	// fsync yet (shutdown.go); guarded by appendMu.
+	markerUnsynced bool
+	cleanOpen      bool // Open found a matching clean-shutdown marker and skipped recovery
 }
 
 // Open opens the partition log in cfg.Dir, creating it if missing, and
@@ -112,7 +117,8 @@ func Open(cfg Config) (*Log, error) {
 		go l.runSyncer()
 	}
 	l.logger.Info().Int64("log_start_offset", l.LogStartOffset()).Int64("log_end_offset", l.LogEndOffset()).
-		Int("segments", len(l.segs)).Int32("epoch", l.LatestEpoch()).Dur("took", time.Since(began)).Msg("opened log")
+		Int("segments", len(l.segs)).Int32("epoch", l.LatestEpoch()).Bool("clean_shutdown", l.cleanOpen).
+		Dur("took", time.Since(began)).Msg("opened log")
 	return l, nil
 }
 
@@ -361,6 +367,9 @@ func (l *Log) appendLocked(data []byte, hs []BatchHeader) error {
 	if last.LastOffset()-first.BaseOffset > math.MaxInt32 {
 		return fmt.Errorf("%w: one append spans %d offsets", ErrCorruptBatch, last.LastOffset()-first.BaseOffset)
 	}
+	if err := l.dropCleanMarkerLocked(); err != nil {
+		return err
+	}
 	seg := l.segs[len(l.segs)-1]
 	if l.shouldRollLocked(seg, int64(len(data)), hs) {
 		var err error
@@ -429,6 +438,9 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 	if err := old.seal(); err != nil {
 		return nil, l.fail(err)
 	}
+	if err := old.closeIndexes(); err != nil { // sealed: the indexes live in memory
+		l.logger.Warn().Err(err).Str("file", old.name()).Msg("closing the index files of a sealed segment failed")
+	}
 	seg, err := openSegment(l.cfg.Dir, base, true)
 	if err != nil {
 		return nil, err
@@ -446,7 +458,9 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 }
 
 // Close stops the syncer, fsyncs the active segment, answers pending Sync
-// calls, and closes the files. It is idempotent.
+// calls, and closes the files. If everything is then durable it writes the
+// clean-shutdown marker (shutdown.go), so that the next Open skips the
+// recovery scan. It is idempotent.
 func (l *Log) Close() error {
 	l.cleanAbort.Store(true)
 	l.cleanMu.Lock()
@@ -470,6 +484,9 @@ func (l *Log) Close() error {
 			errs = append(errs, fmt.Errorf("%w: fdatasync at close: %v", ErrIO, err))
 		} else {
 			l.advanceDurable(l.leo.Load())
+			if err := l.writeCleanMarkerLocked(); err != nil {
+				l.logger.Warn().Err(err).Msg("writing the clean shutdown marker failed; the next Open recovers fully")
+			}
 		}
 	}
 	if l.syncer != nil {

@@ -52,6 +52,13 @@ import (
 //     loses the entries wholly below the log start offset.
 //  7. The last segment is fdatasynced, so the recovered state is durable and
 //     DurableOffset starts at LogEndOffset.
+//
+// A log closed cleanly (clean-shutdown, shutdown.go) that still matches the
+// marker skips the scan of rule 3 and the fdatasync of rule 7: its last
+// segment is loaded through its indexes with the checks of rule 2 (an
+// active segment may lack time index entries), and the epochs are the
+// checkpoint's, which was written before any batch of each epoch. Any
+// mismatch falls back to the rules above.
 //  8. cleaner-offset-checkpoint is read; an unreadable one is ignored (the
 //     next compaction starts at the log start).
 
@@ -78,7 +85,11 @@ func (l *Log) load() error {
 	if bases, err = l.removeSegmentsBelow(bases, cp); err != nil {
 		return err
 	}
-	seen, err := l.loadSegments(bases, hasIdx)
+	marker, hasMarker, err := l.takeCleanMarker()
+	if err != nil {
+		return err
+	}
+	seen, err := l.loadSegments(bases, hasIdx, marker, hasMarker)
 	if err != nil {
 		return err
 	}
@@ -93,8 +104,10 @@ func (l *Log) load() error {
 			return err
 		}
 	}
-	if err := fdatasync(active.log); err != nil {
-		return fmt.Errorf("%w: fdatasync %s: %v", ErrIO, active.name(), err)
+	if !l.cleanOpen {
+		if err := fdatasync(active.log); err != nil {
+			return fmt.Errorf("%w: fdatasync %s: %v", ErrIO, active.name(), err)
+		}
 	}
 	l.durable.Store(leo)
 	l.cleanedTo = l.readCleanerCheckpoint()
@@ -300,7 +313,8 @@ func (l *Log) listSegments() ([]int64, map[int64]bool, error) {
 
 // loadSegments opens every segment (creating segment 0 in an empty
 // directory) and recovers it; it returns the epoch starts seen in the last.
-func (l *Log) loadSegments(bases []int64, hasIdx map[int64]bool) ([]epochEntry, error) {
+// Sealed segments keep only their .log open.
+func (l *Log) loadSegments(bases []int64, hasIdx map[int64]bool, marker cleanMarker, hasMarker bool) ([]epochEntry, error) {
 	if len(bases) == 0 {
 		seg, err := openSegment(l.cfg.Dir, 0, true)
 		if err != nil {
@@ -321,9 +335,9 @@ func (l *Log) loadSegments(bases []int64, hasIdx map[int64]bool) ([]epochEntry, 
 				ErrCorrupt, seg.name(), base, l.segs[i-1].next.Load())
 		}
 		if i == len(bases)-1 {
-			seen, err = l.recoverActive(seg)
-		} else {
-			err = l.loadSealed(seg, hasIdx[base])
+			seen, err = l.loadActive(seg, hasIdx[base], marker, hasMarker)
+		} else if err = l.loadSealed(seg, hasIdx[base]); err == nil {
+			err = seg.closeIndexes()
 		}
 		if err != nil {
 			return nil, err
@@ -338,6 +352,24 @@ func fileSize(f *os.File) (int64, error) {
 		return 0, fmt.Errorf("%w: stat %s: %v", ErrIO, f.Name(), err)
 	}
 	return st.Size(), nil
+}
+
+// loadActive loads the last segment through its indexes if marker says it
+// was closed cleanly and still matches, else recovers it (recoverActive).
+func (l *Log) loadActive(seg *segment, hasIdx bool, marker cleanMarker, hasMarker bool) ([]epochEntry, error) {
+	if hasMarker {
+		ok, err := l.loadActiveClean(seg, hasIdx, marker)
+		if err != nil || ok {
+			l.cleanOpen = ok
+			return nil, err
+		}
+		seg.offIdx, seg.timeIdx, seg.maxTs, seg.maxTsOffset, seg.bytesSinceIndex, seg.rollTs = nil, nil, -1, -1, 0, -1
+	}
+	// Recovery may change the segment: the marker must not come back.
+	if err := l.dropCleanMarkerLocked(); err != nil {
+		return nil, err
+	}
+	return l.recoverActive(seg)
 }
 
 // recoverActive scans the last segment, truncates a torn tail, rebuilds its
@@ -395,7 +427,7 @@ func (l *Log) loadSealed(seg *segment, hasIdx bool) error {
 	}
 	why := errors.New("index file missing")
 	if hasIdx {
-		if why = l.loadIndexes(seg, size); why == nil {
+		if why = l.loadIndexes(seg, size, false); why == nil {
 			return nil
 		}
 		if errors.Is(why, ErrIO) {
@@ -422,15 +454,18 @@ func (l *Log) loadSealed(seg *segment, hasIdx bool) error {
 	return seg.syncAll()
 }
 
-// loadIndexes reads and checks the index files of a sealed segment and walks
-// the batch headers after the last index entry to find the segment's end.
-func (l *Log) loadIndexes(seg *segment, size int64) error {
+// loadIndexes reads and checks the index files of a sealed segment (or of
+// the active one after a clean shutdown, whose time index may be empty)
+// and walks the batch headers after the last index entry to find the
+// segment's end.
+func (l *Log) loadIndexes(seg *segment, size int64, active bool) error {
 	maxEntries := size/BatchHeaderSize + 1
-	idx, err := readCapped(seg.idxFile, maxEntries*offsetIndexEntrySize)
+	_, idxPath, timePath := segmentPaths(l.cfg.Dir, seg.base)
+	idx, err := readCapped(idxPath, maxEntries*offsetIndexEntrySize)
 	if err != nil {
 		return err
 	}
-	tidx, err := readCapped(seg.timeFile, maxEntries*timeIndexEntrySize)
+	tidx, err := readCapped(timePath, maxEntries*timeIndexEntrySize)
 	if err != nil {
 		return err
 	}
@@ -442,7 +477,7 @@ func (l *Log) loadIndexes(seg *segment, size int64) error {
 	if err != nil {
 		return err
 	}
-	if len(times) == 0 && size > 0 {
+	if len(times) == 0 && size > 0 && !active {
 		// seal always leaves an entry unless no batch has a timestamp;
 		// a deleted-and-recreated file looks the same, so rebuild (rare
 		// for logs written by clients that set timestamps).
@@ -494,7 +529,16 @@ func (l *Log) checkTail(seg *segment, size int64, offs []offsetEntry, times []ti
 	return nil
 }
 
-func readCapped(f *os.File, limit int64) ([]byte, error) {
+// readCapped reads the file at path, refusing one larger than limit.
+func readCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s is missing", errBadIndex, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s: %v", ErrIO, path, err)
+	}
+	defer f.Close()
 	size, err := fileSize(f)
 	if err != nil {
 		return nil, err

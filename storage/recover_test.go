@@ -124,6 +124,7 @@ func TestRecoveryRefusesCorruptionFollowedByValidData(t *testing.T) {
 				mustAppend(t, l, batch(3, 100, int64(i)), 0)
 			}
 			_ = l.Close()
+			forgetCleanShutdown(t, dir) // the damage is what a crash leaves
 			path := segFile(dir, 0, logSuffix)
 			b, _ := os.ReadFile(path)
 			corrupt(b, pos5)

@@ -14,6 +14,14 @@ import (
 
 // segment is one <base>.log with its .index and .timeindex.
 //
+// Descriptors: the .log stays open while the segment is in the log. The
+// index files are open only while something writes them: the active
+// segment from its creation (or the first index write after a clean Open)
+// until it is sealed, and a segment whose indexes are being rebuilt. The
+// in-memory indexes are the ones lookups use, so a sealed segment costs one
+// descriptor. idxFile and timeFile are touched only under Log.appendMu (or
+// during Open, or by the cleaner on a copy nobody else sees).
+//
 // Published state (size, next) is written by the appender after the bytes
 // are in the file and read by readers without locks: every byte below size
 // is a complete batch. Index entries and the max-timestamp pair are guarded
@@ -54,32 +62,78 @@ func segmentPaths(dir string, base int64) (log, idx, tidx string) {
 		filepath.Join(dir, segmentFileName(base, timeIndexSuffix))
 }
 
-// openSegment opens (create=false) or creates (create=true, the .log must
-// not exist yet) the three files of the segment at base. Sizes and indexes
-// are loaded by the caller.
+// openSegment opens (create=false) the .log of the segment at base, or
+// creates (create=true, the .log must not exist yet) all three files. Sizes
+// and indexes are loaded by the caller; an opened segment's index files are
+// opened on demand (openIndexes).
 func openSegment(dir string, base int64, create bool) (*segment, error) {
-	logPath, idxPath, timePath := segmentPaths(dir, base)
-	flag, idxFlag := os.O_RDWR, os.O_RDWR|os.O_CREATE
+	logPath := filepath.Join(dir, segmentFileName(base, logSuffix))
+	flag := os.O_RDWR
 	if create {
 		flag |= os.O_CREATE | os.O_EXCL
-		idxFlag |= os.O_TRUNC // a stale index of a removed segment must not leak in
 	}
 	s := &segment{base: base, logPath: logPath, rollTs: -1, maxTs: -1, maxTsOffset: -1, createdMs: time.Now().UnixMilli()}
 	var err error
 	if s.log, err = os.OpenFile(logPath, flag, 0o644); err != nil {
 		return nil, fmt.Errorf("%w: open %s: %v", ErrIO, logPath, err)
 	}
-	if s.idxFile, err = os.OpenFile(idxPath, idxFlag, 0o644); err == nil {
-		s.timeFile, err = os.OpenFile(timePath, idxFlag, 0o644)
-	}
-	if err != nil {
-		_ = s.close()
-		return nil, fmt.Errorf("%w: open index of %s: %v", ErrIO, logPath, err)
-	}
 	if create {
+		// A stale index of a removed segment must not leak in.
+		if err := s.openIndexes(os.O_TRUNC); err != nil {
+			_ = s.close()
+			return nil, err
+		}
 		s.next.Store(base)
 	}
 	return s, nil
+}
+
+// openIndexes opens the index files under their final names if they are
+// not open (flag adds to O_RDWR|O_CREATE).
+func (s *segment) openIndexes(flag int) error {
+	if s.idxFile != nil && s.timeFile != nil {
+		return nil
+	}
+	_, idxPath, timePath := segmentPaths(filepath.Dir(s.logPath), s.base)
+	var err error
+	for _, f := range []struct {
+		f    **os.File
+		path string
+	}{{&s.idxFile, idxPath}, {&s.timeFile, timePath}} {
+		if *f.f == nil {
+			if *f.f, err = os.OpenFile(f.path, os.O_RDWR|os.O_CREATE|flag, 0o644); err != nil {
+				return fmt.Errorf("%w: open index of %s: %v", ErrIO, s.logPath, err)
+			}
+		}
+	}
+	return nil
+}
+
+// closeIndexes closes the index files; their contents are durable and
+// equal to the in-memory indexes (the segment was sealed or rebuilt).
+func (s *segment) closeIndexes() error {
+	var errs []error
+	for _, f := range []**os.File{&s.idxFile, &s.timeFile} {
+		if *f != nil {
+			errs = append(errs, (*f).Close())
+			*f = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncIndexes fsyncs the index files that are open; closed ones were
+// durable when they were closed or loaded.
+func (s *segment) syncIndexes() error {
+	for _, f := range []*os.File{s.idxFile, s.timeFile} {
+		if f == nil {
+			continue
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("%w: fsync %s: %v", ErrIO, f.Name(), err)
+		}
+	}
+	return nil
 }
 
 func (s *segment) name() string { return s.logPath }
@@ -177,7 +231,10 @@ func (s *segment) trackAppend(hs []BatchHeader, pos, interval int64) error {
 		return nil // the files are rewritten whole before sealing
 	}
 	var err error
-	if len(newOff) > 0 {
+	if len(newOff) > 0 || len(newTime) > 0 {
+		err = s.openIndexes(0)
+	}
+	if len(newOff) > 0 && err == nil {
 		_, err = s.idxFile.WriteAt(appendOffsetEntries(nil, newOff), int64(offCount)*offsetIndexEntrySize)
 	}
 	if len(newTime) > 0 && err == nil {
@@ -196,6 +253,9 @@ func (s *segment) writeIndexes() error {
 	off := appendOffsetEntries(nil, s.offIdx)
 	tim := appendTimeEntries(nil, s.timeIdx)
 	s.mu.RUnlock()
+	if err := s.openIndexes(0); err != nil {
+		return err
+	}
 	for _, w := range []struct {
 		f *os.File
 		b []byte
@@ -222,7 +282,9 @@ func (s *segment) seal() error {
 	count := len(s.timeIdx)
 	s.mu.Unlock()
 	if added && !s.idxDirty {
-		if _, err := s.timeFile.WriteAt(appendTimeEntries(nil, []timeEntry{t}), int64(count-1)*timeIndexEntrySize); err != nil {
+		if err := s.openIndexes(0); err != nil {
+			s.idxDirty = true
+		} else if _, err := s.timeFile.WriteAt(appendTimeEntries(nil, []timeEntry{t}), int64(count-1)*timeIndexEntrySize); err != nil {
 			s.idxDirty = true
 		}
 	}
@@ -234,14 +296,12 @@ func (s *segment) seal() error {
 	return s.syncAll()
 }
 
-// syncAll fsyncs the log and both index files.
+// syncAll fsyncs the log and the open index files (see syncIndexes).
 func (s *segment) syncAll() error {
-	for _, f := range []*os.File{s.log, s.idxFile, s.timeFile} {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("%w: fsync %s: %v", ErrIO, f.Name(), err)
-		}
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("%w: fsync %s: %v", ErrIO, s.log.Name(), err)
 	}
-	return nil
+	return s.syncIndexes()
 }
 
 // headerScanner reads batch headers from a segment file through a small

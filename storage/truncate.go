@@ -38,6 +38,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if start := l.start.Load(); offset < start {
 		return fmt.Errorf("%w: truncate to %d, below the log start offset %d", ErrOffsetOutOfRange, offset, start)
 	}
+	if err := l.dropCleanMarkerLocked(); err != nil {
+		return err
+	}
 	// The new end is at or above the base of the segment holding offset.
 	if err := l.lowerCleanerCheckpointLocked(l.segs[l.segmentIndexLocked(offset)].base); err != nil {
 		return err
@@ -211,6 +214,9 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	prevStart, prevEnd := l.start.Load(), l.leo.Load()
+	if err := l.dropCleanMarkerLocked(); err != nil {
+		return err
+	}
 	if err := l.resetCheckpointsLocked(offset); err != nil {
 		return l.fail(err)
 	}
