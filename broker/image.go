@@ -55,6 +55,9 @@ func (b *Broker) partitionSpec(t *metadata.Topic, p metadata.Partition) replicat
 	scfg.SegmentMs = cfg.int64("segment.ms", scfg.SegmentMs)
 	scfg.IndexIntervalBytes = int(cfg.int64("index.interval.bytes", int64(scfg.IndexIntervalBytes)))
 	scfg.SegmentIndexBytes = int(cfg.int64("segment.index.bytes", int64(scfg.SegmentIndexBytes)))
+	// Only DurabilityPageCache acts on these; fsync mode flushes before every ack.
+	scfg.FlushMessages = cfg.int64(metadata.ConfigFlushMessages, scfg.FlushMessages)
+	scfg.FlushMs = cfg.int64(metadata.ConfigFlushMs, scfg.FlushMs)
 	pc := replication.DefaultPartitionConfig()
 	pc.MaxMessageBytes = int(cfg.int64("max.message.bytes", int64(pc.MaxMessageBytes)))
 	pc.LogAppendTime = cfg.value("message.timestamp.type") == "LogAppendTime"

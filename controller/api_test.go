@@ -162,7 +162,7 @@ func TestCreateTopicsRefusals(t *testing.T) {
 		createReq("rf0", 1, 0, nil),
 		createReq("badcfg", 1, 1, map[string]string{"retention.ms": "soon"}),
 		createReq("archive", 1, 1, map[string]string{"cleanup.policy": "archive"}),
-		createReq("flush", 1, 1, map[string]string{"flush.ms": "5"}),
+		createReq("prealloc", 1, 1, map[string]string{"preallocate": "true"}),
 		createReq("unknowncfg", 1, 1, map[string]string{"no.such": "1"}),
 		createReq("twice", 1, 1, nil),
 		createReq("twice", 1, 1, nil),
@@ -182,7 +182,7 @@ func TestCreateTopicsRefusals(t *testing.T) {
 	expectCode(t, "rf 0", r[5].ErrorCode, r[5].ErrorMessage, kerr.InvalidReplicationFactor, "at least 1")
 	expectCode(t, "bad config", r[6].ErrorCode, r[6].ErrorMessage, kerr.InvalidConfig, "retention.ms")
 	expectCode(t, "unknown cleanup policy", r[7].ErrorCode, r[7].ErrorMessage, kerr.InvalidConfig, `must be a list of "delete" and "compact"`)
-	expectCode(t, "flush.ms", r[8].ErrorCode, r[8].ErrorMessage, kerr.InvalidConfig, "not supported yet")
+	expectCode(t, "preallocate", r[8].ErrorCode, r[8].ErrorMessage, kerr.InvalidConfig, "not supported yet")
 	expectCode(t, "unknown config", r[9].ErrorCode, r[9].ErrorMessage, kerr.InvalidConfig, "unknown topic config")
 	expectCode(t, "duplicate 1", r[10].ErrorCode, r[10].ErrorMessage, kerr.InvalidRequest, "more than once")
 	expectCode(t, "duplicate 2", r[11].ErrorCode, r[11].ErrorMessage, kerr.InvalidRequest, "more than once")

@@ -48,6 +48,8 @@ const (
 	ConfigCleanupPolicy               = "cleanup.policy"
 	ConfigCompressionType             = "compression.type"
 	ConfigDeleteRetentionMs           = "delete.retention.ms"
+	ConfigFlushMessages               = "flush.messages"
+	ConfigFlushMs                     = "flush.ms"
 	ConfigIndexIntervalBytes          = "index.interval.bytes"
 	ConfigMaxCompactionLagMs          = "max.compaction.lag.ms"
 	ConfigMaxMessageBytes             = "max.message.bytes"
@@ -86,10 +88,12 @@ var topicConfigs = []ConfigDef{
 		validate: longAtLeast(0)},
 	{Name: "file.delete.delay.ms", Default: "60000", Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.segment.delete.delay.ms",
 		Doc: "How long a deleted segment's files wait before removal from the file system."},
-	{Name: "flush.messages", Default: maxLongString, Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.flush.interval.messages",
-		Doc: "Force an fsync after this many messages."},
-	{Name: "flush.ms", Default: maxLongString, Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.flush.interval.ms",
-		Doc: "Force an fsync after this many milliseconds."},
+	{Name: ConfigFlushMessages, Default: maxLongString, Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.flush.interval.messages", Implemented: true,
+		Doc:      "With durability page-cache: fsync a partition's log, in the background, once this many messages were appended since its last fsync. With durability fsync (the default) it has no effect: every acknowledged write is already fsynced.",
+		validate: longAtLeast(1)},
+	{Name: ConfigFlushMs, Default: maxLongString, Type: kmsg.ConfigTypeLong, BrokerSynonym: "log.flush.interval.ms", Implemented: true,
+		Doc:      "With durability page-cache: fsync a partition's log, in the background, once its oldest write not yet fsynced is this many milliseconds old. With durability fsync (the default) it has no effect: every acknowledged write is already fsynced.",
+		validate: longAtLeast(0)},
 	{Name: "follower.replication.throttled.replicas", Default: "", Type: kmsg.ConfigTypeList, BrokerSynonym: "follower.replication.throttled.replicas",
 		Doc: "Replicas whose follower-side replication is throttled."},
 	{Name: ConfigIndexIntervalBytes, Default: "4096", Type: kmsg.ConfigTypeInt, BrokerSynonym: "log.index.interval.bytes", Implemented: true,

@@ -40,7 +40,7 @@ func TestValidateTopicConfigs(t *testing.T) {
 		"cleanup.policy": "delete", "compression.type": "producer", "unclean.leader.election.enable": "FALSE",
 		"segment.index.bytes": "4", "index.interval.bytes": " 4096 ",
 		"delete.retention.ms": "0", "min.compaction.lag.ms": "0", "max.compaction.lag.ms": "1",
-		"min.cleanable.dirty.ratio": "0.01",
+		"min.cleanable.dirty.ratio": "0.01", "flush.messages": "1", "flush.ms": "0",
 	}
 	if err := ValidateTopicConfigs(ok); err != nil {
 		t.Fatalf("valid configs refused: %v", err)
@@ -74,7 +74,10 @@ func TestValidateTopicConfigs(t *testing.T) {
 		"compression.type=brotli":                   "must be one of",
 		"unclean.leader.election.enable=true":       "only false",
 		"unclean.leader.election.enable=maybe":      "true or false",
-		"flush.ms=1":                                `topic config "flush.ms" is not supported yet`,
+		"flush.ms=-1":                               "at least 0",
+		"flush.messages=0":                          "at least 1",
+		"flush.messages=many":                       "must be a long",
+		"preallocate=true":                          `topic config "preallocate" is not supported yet`,
 		"remote.storage.enable=false":               "not supported yet",
 		"message.downconversion.enable=true":        "not supported yet",
 		"no.such.config=1":                          `unknown topic config "no.such.config"`,
@@ -92,7 +95,7 @@ func TestValidateTopicConfigs(t *testing.T) {
 
 func TestTopicConfigCatalog(t *testing.T) {
 	want := []string{
-		"cleanup.policy", "compression.type", "delete.retention.ms", "index.interval.bytes",
+		"cleanup.policy", "compression.type", "delete.retention.ms", "flush.messages", "flush.ms", "index.interval.bytes",
 		"max.compaction.lag.ms", "max.message.bytes",
 		"message.timestamp.after.max.ms", "message.timestamp.before.max.ms", "message.timestamp.type",
 		"min.cleanable.dirty.ratio", "min.compaction.lag.ms",
@@ -119,7 +122,7 @@ func TestTopicConfigCatalog(t *testing.T) {
 	for name, def := range map[string]string{
 		"max.message.bytes": "1048588", "segment.bytes": "1073741824", "retention.ms": "604800000",
 		"message.timestamp.after.max.ms": "3600000", "message.timestamp.before.max.ms": "9223372036854775807",
-		"flush.messages": "9223372036854775807", "delete.retention.ms": "86400000",
+		"flush.messages": "9223372036854775807", "flush.ms": "9223372036854775807", "delete.retention.ms": "86400000",
 		"min.cleanable.dirty.ratio": "0.5", "min.compaction.lag.ms": "0", "max.compaction.lag.ms": "9223372036854775807",
 	} {
 		if got, ok := TopicConfigDefault(name); !ok || got != def {

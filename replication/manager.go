@@ -220,10 +220,12 @@ func (m *Manager) Apply(spec PartitionSpec) (*Partition, error) {
 	return p, nil
 }
 
-// segmentSettingsChanged compares the topic-controlled segment settings.
+// segmentSettingsChanged compares the topic-controlled segment and flush
+// settings.
 func segmentSettingsChanged(a, b storage.Config) bool {
 	return a.SegmentBytes != b.SegmentBytes || a.SegmentMs != b.SegmentMs ||
-		a.IndexIntervalBytes != b.IndexIntervalBytes || a.SegmentIndexBytes != b.SegmentIndexBytes
+		a.IndexIntervalBytes != b.IndexIntervalBytes || a.SegmentIndexBytes != b.SegmentIndexBytes ||
+		a.FlushMessages != b.FlushMessages || a.FlushMs != b.FlushMs
 }
 
 func (m *Manager) storageConfig(spec PartitionSpec) storage.Config {

@@ -266,3 +266,21 @@ func TestRemove(t *testing.T) {
 	_, err = m.Apply(leaderSpec("moved", 1, 0))
 	wantErr(t, err, ErrClosed)
 }
+
+// A change of flush.messages or flush.ms alone reaches the open log.
+func TestSegmentSettingsChangedFlush(t *testing.T) {
+	a := storage.DefaultConfig("")
+	for _, change := range []func(*storage.Config){
+		func(c *storage.Config) { c.FlushMessages = 1 },
+		func(c *storage.Config) { c.FlushMs = 0 },
+	} {
+		b := a
+		change(&b)
+		if !segmentSettingsChanged(a, b) {
+			t.Errorf("change %+v not detected", b)
+		}
+	}
+	if segmentSettingsChanged(a, a) {
+		t.Error("no change detected as a change")
+	}
+}

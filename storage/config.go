@@ -16,8 +16,10 @@ const (
 	DurabilityFsync Durability = iota
 	// DurabilityPageCache: Sync returns at once; data reaches the disk when
 	// the kernel writes it back, when a segment rolls, or at Close (Kafka's
-	// default: durability comes from replication). DurableOffset then equals
-	// LogEndOffset.
+	// default: durability comes from replication), or when the flush policy
+	// (Config.FlushMessages, Config.FlushMs) fsyncs it. DurableOffset then
+	// equals LogEndOffset ("durable" means "in the page cache");
+	// FlushedOffset is the real fsync point.
 	DurabilityPageCache
 )
 
@@ -37,6 +39,8 @@ const (
 	DefaultSegmentMs          = 7 * 24 * 60 * 60 * 1000 // segment.ms
 	DefaultIndexIntervalBytes = 4096                    // index.interval.bytes
 	DefaultSegmentIndexBytes  = 10 << 20                // segment.index.bytes
+	DefaultFlushMessages      = math.MaxInt64           // flush.messages: never by count
+	DefaultFlushMs            = math.MaxInt64           // flush.ms: never by time
 )
 
 // Config configures one partition log. Build it with DefaultConfig.
@@ -64,6 +68,22 @@ type Config struct {
 	SegmentIndexBytes int
 	// Durability chooses what Sync waits for.
 	Durability Durability
+	// FlushMessages (flush.messages), with DurabilityPageCache: fsync the
+	// active segment once this many messages were appended since the last
+	// fsync. Messages are counted as offsets (log end offset minus
+	// FlushedOffset), as Kafka does; for the broker's own appends that is
+	// the number of records. At least 1; DefaultFlushMessages (MaxInt64)
+	// never flushes by count. The fsync runs on the log's syncer goroutine:
+	// the append that crosses the threshold only kicks it, never waits.
+	// With DurabilityFsync it is accepted and has no effect: every
+	// acknowledged offset is already fsynced before the ack.
+	FlushMessages int64
+	// FlushMs (flush.ms), with DurabilityPageCache: fsync the active segment
+	// once the oldest append not yet fsynced is this many milliseconds old.
+	// At least 0 (0: fsync after every append, asynchronously);
+	// DefaultFlushMs (MaxInt64) never flushes by time. With DurabilityFsync
+	// it is accepted and has no effect, as FlushMessages.
+	FlushMs int64
 	// Logger receives the log's messages; the zero Logger discards them.
 	Logger zerolog.Logger
 }
@@ -77,8 +97,16 @@ func DefaultConfig(dir string) Config {
 		IndexIntervalBytes: DefaultIndexIntervalBytes,
 		SegmentIndexBytes:  DefaultSegmentIndexBytes,
 		Durability:         DurabilityFsync,
+		FlushMessages:      DefaultFlushMessages,
+		FlushMs:            DefaultFlushMs,
 		Logger:             zerolog.Nop(),
 	}
+}
+
+// hasFlushPolicy: FlushMessages or FlushMs can trigger an fsync (page-cache
+// mode only).
+func (c Config) hasFlushPolicy() bool {
+	return c.Durability == DurabilityPageCache && (c.FlushMessages != DefaultFlushMessages || c.FlushMs != DefaultFlushMs)
 }
 
 // Validate reports the first invalid setting, wrapping ErrInvalidConfig.
@@ -94,6 +122,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: IndexIntervalBytes %d is negative", ErrInvalidConfig, c.IndexIntervalBytes)
 	case c.SegmentIndexBytes < timeIndexEntrySize:
 		return fmt.Errorf("%w: SegmentIndexBytes %d cannot hold one index entry", ErrInvalidConfig, c.SegmentIndexBytes)
+	case c.FlushMessages < 1:
+		return fmt.Errorf("%w: FlushMessages %d is below 1", ErrInvalidConfig, c.FlushMessages)
+	case c.FlushMs < 0:
+		return fmt.Errorf("%w: FlushMs %d is negative", ErrInvalidConfig, c.FlushMs)
 	case c.Durability != DurabilityFsync && c.Durability != DurabilityPageCache:
 		return fmt.Errorf("%w: unknown %v", ErrInvalidConfig, c.Durability)
 	}

@@ -29,6 +29,9 @@ and, only while compaction swaps a segment in (see Compaction),
 <base>.log.cleaned, .index.cleaned, .timeindex.cleaned and the same names
 ending in .swap.
 
+Kafka also keeps a <base>.txnindex per segment once it holds an aborted
+transaction; Samsa does not write one yet (see Transaction index).
+
 Segment files are named by the segment's base offset, zero-padded to 20
 decimal digits. Segments never overlap; each starts at or after the end of
 the previous one (equal unless a later compaction leaves gaps). The last
@@ -134,6 +137,29 @@ creation, at the first index write after a clean Open, or when a
 truncation makes a sealed segment active again, and closed when it is
 sealed).
 
+# Transaction index
+
+Not implemented: the format is recorded here so that aborted transactions
+can be added without a format decision. Kafka's <base>.txnindex lists the
+aborted transactions whose abort marker is in the segment, in the order of
+their markers, as fixed 34-byte big-endian entries with no header:
+
+	version           int16   = 0
+	producerId        int64
+	firstOffset       int64   first offset of the transaction
+	lastOffset        int64   offset of the abort marker
+	lastStableOffset  int64   the partition's last stable offset when the marker was written
+
+A fetch at read_committed collects, from the segments it reads, the entries
+with lastOffset >= the fetch offset and firstOffset < the upper bound, and
+answers them as AbortedTransactions. When it is added, the file must be
+optional (a segment without aborted transactions has none, and recovery
+must rebuild it from the control batches when missing, as Kafka does),
+written and fsynced with the segment's other files at roll, cut by
+TruncateTo, and deleted and swapped with its segment by retention and
+compaction (.txnindex.cleaned, .txnindex.swap). Until then no file of that
+name is created, and a stray one is ignored.
+
 # Checkpoints
 
 leader-epoch-checkpoint is Kafka's checkpoint text format:
@@ -220,9 +246,27 @@ indexes and then the directory, before the new segment is published, in both
 durability modes. So at any instant every sealed segment is durable, and
 after a crash only the active segment can be incomplete. With
 DurabilityPageCache, Sync returns at once and DurableOffset equals
-LogEndOffset; data reaches the disk at roll, at Close, or by kernel
-writeback (flush.messages / flush.ms are later work). Close fsyncs the active
-segment in both modes.
+LogEndOffset: what that mode acknowledges as "durable" is in the page cache,
+which survives a crash of the process but not of the machine. FlushedOffset
+is the real fsync point in both modes (equal to DurableOffset with
+DurabilityFsync). In page-cache mode data reaches the disk at roll, at
+Close, by kernel writeback, or by the flush policy (Kafka's flush.messages
+and flush.ms, Config.FlushMessages and Config.FlushMs; by default never):
+
+  - flush.messages: an append leaving at least FlushMessages offsets above
+    FlushedOffset kicks the syncer, which fdatasyncs the active segment
+    (as Kafka, messages are counted as offsets: records, not batches). The
+    appender never waits for that fsync.
+  - flush.ms: the syncer arms a timer for when the oldest append not yet
+    fsynced is FlushMs old and fdatasyncs then (0: after every append, in
+    the background).
+
+The syncer goroutine (and its one timer) runs the policy; a page-cache log
+starts it only once a policy is set, so a log without one has no
+goroutine. SetConfig changes the policy at once. An fsync failure fails the
+log, as in fsync mode. With DurabilityFsync both settings are accepted and
+ignored: every acknowledged offset is already fsynced before the ack. Close
+fsyncs the active segment in both modes.
 
 A failed write is cut back off the file; if that fails too, or any fsync
 fails (after which the page cache cannot be trusted), the Log refuses all

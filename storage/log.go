@@ -82,14 +82,29 @@ type Log struct {
 	gen    uint64     // bumped by every truncation; ReadResult.Bytes checks it
 	closed atomic.Bool
 
-	leo      atomic.Int64
-	start    atomic.Int64
-	durable  atomic.Int64
-	failErr  atomic.Pointer[error]
-	epochs   epochCache
-	syncer   *syncer // nil with DurabilityPageCache
+	leo     atomic.Int64
+	start   atomic.Int64
+	durable atomic.Int64
+	failErr atomic.Pointer[error]
+	epochs  epochCache
+	// syncer runs group commit (DurabilityFsync) or the flush policy
+	// (DurabilityPageCache; started only once a policy is set, so a
+	// page-cache log without one has no goroutine). Set before use in Open
+	// or under appendMu, never cleared.
+	syncer   *syncer
 	fsyncs   atomic.Int64
 	testHook atomic.Pointer[func()] // called by the syncer before each fdatasync
+
+	// The page-cache flush policy (sync.go). flushMessages and flushMs
+	// mirror cfg.FlushMessages and cfg.FlushMs for the syncer, which does
+	// not take appendMu. dirtySince is when the oldest append not yet
+	// fsynced happened (monoNow), 0 when none is known.
+	flushMessages atomic.Int64
+	flushMs       atomic.Int64
+	dirtySince    atomic.Int64
+	clockBase     time.Time
+	countFlushes  atomic.Int64 // fsyncs triggered by flush.messages
+	timeFlushes   atomic.Int64 // fsyncs triggered by flush.ms
 
 	// markerUnsynced: Open unlinked clean-shutdown without a directory
 	// fsync yet (shutdown.go); guarded by appendMu.
@@ -103,8 +118,10 @@ func Open(cfg Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{cfg: cfg, logger: partitionLogger(cfg)}
+	l := &Log{cfg: cfg, logger: partitionLogger(cfg), clockBase: time.Now()}
 	l.epochs.dir = cfg.Dir
+	l.flushMessages.Store(cfg.FlushMessages)
+	l.flushMs.Store(cfg.FlushMs)
 	began := time.Now()
 	if err := l.load(); err != nil {
 		for _, s := range l.segs {
@@ -112,9 +129,8 @@ func Open(cfg Config) (*Log, error) {
 		}
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
-	if cfg.Durability == DurabilityFsync {
-		l.syncer = newSyncer()
-		go l.runSyncer()
+	if cfg.Durability == DurabilityFsync || cfg.hasFlushPolicy() {
+		l.startSyncerLocked()
 	}
 	l.logger.Info().Int64("log_start_offset", l.LogStartOffset()).Int64("log_end_offset", l.LogEndOffset()).
 		Int("segments", len(l.segs)).Int32("epoch", l.LatestEpoch()).Bool("clean_shutdown", l.cleanOpen).
@@ -125,7 +141,8 @@ func Open(cfg Config) (*Log, error) {
 // SetConfig applies a topic config change to the open log (AlterConfigs):
 // SegmentBytes, SegmentMs, IndexIntervalBytes and SegmentIndexBytes take
 // effect from the next append (a smaller size or index limit rolls the
-// active segment then). cfg must pass Validate; Dir and Durability must not
+// active segment then); FlushMessages and FlushMs at once (the syncer
+// re-evaluates the flush policy, so a lower limit may flush right away). cfg must pass Validate; Dir and Durability must not
 // change, nor TopicID unless zero (ErrInvalidConfig); Logger is ignored. The
 // settings are read only under appendMu, which SetConfig holds, so they
 // change between two appends, never during one.
@@ -148,8 +165,18 @@ func (l *Log) SetConfig(cfg Config) error {
 	}
 	l.cfg.SegmentBytes, l.cfg.SegmentMs = cfg.SegmentBytes, cfg.SegmentMs
 	l.cfg.IndexIntervalBytes, l.cfg.SegmentIndexBytes = cfg.IndexIntervalBytes, cfg.SegmentIndexBytes
+	l.cfg.FlushMessages, l.cfg.FlushMs = cfg.FlushMessages, cfg.FlushMs
+	l.flushMessages.Store(cfg.FlushMessages)
+	l.flushMs.Store(cfg.FlushMs)
+	if l.syncer == nil && cfg.hasFlushPolicy() {
+		l.startSyncerLocked()
+	}
+	if l.syncer != nil {
+		l.syncer.wake() // re-evaluate the flush policy
+	}
 	l.logger.Info().Int64("segment_bytes", cfg.SegmentBytes).Int64("segment_ms", cfg.SegmentMs).
-		Int("index_interval_bytes", cfg.IndexIntervalBytes).Int("segment_index_bytes", cfg.SegmentIndexBytes).Msg("config changed")
+		Int("index_interval_bytes", cfg.IndexIntervalBytes).Int("segment_index_bytes", cfg.SegmentIndexBytes).
+		Int64("flush_messages", cfg.FlushMessages).Int64("flush_ms", cfg.FlushMs).Msg("config changed")
 	return nil
 }
 
@@ -167,14 +194,22 @@ func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
 // LogStartOffset is the first offset in the log.
 func (l *Log) LogStartOffset() int64 { return l.start.Load() }
 
-// DurableOffset: every offset below it is on stable storage. With
-// DurabilityPageCache it equals LogEndOffset (Sync never waits).
+// DurableOffset is the end of what this log acknowledges as durable: with
+// DurabilityFsync every offset below it is on stable storage; with
+// DurabilityPageCache it equals LogEndOffset ("durable" there means "in the
+// page cache": Sync never waits). See FlushedOffset for the fsync point.
 func (l *Log) DurableOffset() int64 {
 	if l.cfg.Durability == DurabilityPageCache {
 		return l.leo.Load()
 	}
 	return l.durable.Load()
 }
+
+// FlushedOffset: every offset below it is on stable storage (fsynced), in
+// both durability modes. With DurabilityFsync it equals DurableOffset; with
+// DurabilityPageCache it is moved by segment rolls, the flush policy
+// (flush.messages, flush.ms), recovery and Close, and may lag LogEndOffset.
+func (l *Log) FlushedOffset() int64 { return l.durable.Load() }
 
 // TopicID is the topic ID from Config or, if that was zero, from partition.metadata.
 func (l *Log) TopicID() [16]byte { return l.topicID }
@@ -387,6 +422,7 @@ func (l *Log) appendLocked(data []byte, hs []BatchHeader) error {
 	if err := seg.trackAppend(hs, pos, int64(l.cfg.IndexIntervalBytes)); err != nil {
 		l.logger.Warn().Err(err).Msg("index write failed; the index is rewritten from memory when the segment rolls")
 	}
+	l.noteAppendLocked()
 	return nil
 }
 

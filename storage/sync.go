@@ -2,10 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Group commit.
@@ -21,6 +23,9 @@ import (
 // Sealed segments need no fsync here: a roll fsyncs the old segment (log and
 // indexes) and the directory before the new segment is published, so every
 // offset below the active segment's base is already durable.
+//
+// In DurabilityPageCache mode the same goroutine, started only once
+// flush.messages or flush.ms is set, runs the flush policy instead (below).
 //
 // One goroutine per Log keeps the design simple and lets partitions on the
 // same disk fsync in parallel (the device queue merges them); a per-data-dir
@@ -126,7 +131,7 @@ func (l *Log) Sync(ctx context.Context, upTo int64) error {
 	if err := l.failure(); err != nil {
 		return err
 	}
-	if l.syncer == nil {
+	if l.cfg.Durability == DurabilityPageCache {
 		return nil // unreachable: page-cache mode is durable at the LEO
 	}
 	w := &syncWaiter{upTo: upTo, done: make(chan error, 1)}
@@ -142,14 +147,46 @@ func (l *Log) Sync(ctx context.Context, upTo int64) error {
 	}
 }
 
+// wake makes the syncer run a pass (group commit or flush policy) soon.
+// It never blocks.
+func (s *syncer) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// startSyncerLocked starts the syncer goroutine. The caller is Open, or
+// holds appendMu.
+func (l *Log) startSyncerLocked() {
+	l.syncer = newSyncer()
+	go l.runSyncer()
+}
+
 func (l *Log) runSyncer() {
 	defer close(l.syncer.done)
+	pageCache := l.cfg.Durability == DurabilityPageCache
+	// The flush.ms timer belongs to this goroutine: no goroutine per log
+	// beyond the syncer.
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	for {
 		select {
 		case <-l.syncer.stop:
 			return
 		case <-l.syncer.kick:
-			l.syncPass()
+			if !pageCache {
+				l.syncPass()
+			}
+		case <-timer.C:
+		}
+		if pageCache {
+			if wait, ok := l.flushPolicy(); ok {
+				timer.Reset(wait)
+			} else {
+				timer.Stop()
+			}
 		}
 	}
 }
@@ -201,4 +238,92 @@ func (l *Log) flushActive() error {
 	l.fsyncs.Add(1)
 	l.advanceDurable(target)
 	return nil
+}
+
+// The flush policy (DurabilityPageCache only).
+//
+// flush.messages: an append that leaves at least FlushMessages offsets
+// above FlushedOffset kicks the syncer, which fsyncs the active segment;
+// the appender never waits for it. flush.ms: an append that finds the log
+// clean (dirtySince == 0) records when it happened and kicks the syncer,
+// which arms its timer for dirtySince+FlushMs and fsyncs when it fires.
+//
+// Invariant: while dirtySince != 0 and FlushMs is finite, a kick is pending
+// or the timer is armed no later than dirtySince+FlushMs. dirtySince may be
+// older than the oldest unflushed append (after a roll, a truncation, or an
+// fsync that raced with appends); that only flushes earlier. It is never
+// later: the syncer clears it before re-reading the log end offset, and an
+// append publishes the log end offset before reading it (sequentially
+// consistent atomics), so an append the syncer missed sees 0 and sets it.
+
+// monoNow is a monotonic clock reading in nanoseconds, never 0.
+func (l *Log) monoNow() int64 { return int64(time.Since(l.clockBase)) + 1 }
+
+// noteAppendLocked applies the flush policy after an append. The caller
+// holds appendMu and has published the new log end offset.
+func (l *Log) noteAppendLocked() {
+	if l.cfg.Durability != DurabilityPageCache {
+		return
+	}
+	kick := false
+	if l.dirtySince.Load() == 0 && l.dirtySince.CompareAndSwap(0, l.monoNow()) {
+		kick = l.cfg.FlushMs != DefaultFlushMs
+	}
+	if l.leo.Load()-l.durable.Load() >= l.cfg.FlushMessages {
+		kick = true
+	}
+	if kick && l.syncer != nil {
+		l.syncer.wake()
+	}
+}
+
+// flushPolicy fsyncs the active segment while flush.messages or flush.ms
+// says so, and returns how long until flush.ms next needs a look (ok false:
+// no timer needed). It runs on the syncer goroutine.
+func (l *Log) flushPolicy() (wait time.Duration, ok bool) {
+	for {
+		if l.failure() != nil || l.closed.Load() {
+			return 0, false
+		}
+		if l.leo.Load() <= l.durable.Load() {
+			l.dirtySince.Store(0)
+			if l.leo.Load() <= l.durable.Load() {
+				return 0, false
+			}
+			l.dirtySince.CompareAndSwap(0, l.monoNow())
+			continue
+		}
+		byCount := l.leo.Load()-l.durable.Load() >= l.flushMessages.Load()
+		byTime := false
+		if ms := l.flushMs.Load(); !byCount && ms < math.MaxInt64/int64(time.Millisecond) {
+			if since := l.dirtySince.Load(); since != 0 {
+				age := time.Duration(l.monoNow() - since)
+				limit := time.Duration(ms) * time.Millisecond
+				if age < limit {
+					return limit - age, true
+				}
+				byTime = true
+			}
+		}
+		if !byCount && !byTime {
+			return 0, false
+		}
+		began := l.monoNow()
+		if err := l.flushActive(); err != nil {
+			if !errors.Is(err, ErrClosed) {
+				l.fail(err)
+			}
+			return 0, false
+		}
+		if byCount {
+			l.countFlushes.Add(1)
+		} else {
+			l.timeFlushes.Add(1)
+		}
+		// Appends that raced with the fsync are dated from its start.
+		l.dirtySince.Store(0)
+		if l.leo.Load() > l.durable.Load() {
+			l.dirtySince.CompareAndSwap(0, began)
+		}
+	}
 }
