@@ -44,4 +44,79 @@ lint:
 	$(GO) vet $(PKGS)
 
 clean:
-	rm -rf bin samsa-data
+	rm -rf bin samsa-data samsa-cluster
+
+# ---- Deployment (docs/operations.md) ----
+
+.PHONY: cluster-up cluster-down image compose-up compose-down
+
+CLUSTER_DIR := samsa-cluster
+CLUSTER_NODES := 1 2 3
+IMAGE ?= samsa:dev
+# Whether the pid in $$pid is a live samsa process (not a zombie, not a
+# reused pid).
+SAMSA_ALIVE = ps -o stat=,comm= -p $$pid 2>/dev/null | grep -q '^[^Z][^ ]* *samsa$$'
+COMPOSE := $(shell if docker compose version >/dev/null 2>&1; then echo 'docker compose'; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+
+# Three combined nodes on this host from deploy/cluster/node{1,2,3}.yaml,
+# in the background: logs in samsa-cluster/nodeN.log, pids in
+# samsa-cluster/nodeN.pid, data in samsa-cluster/nodeN/. Waits until the
+# quorum has a leader, each node has logged "broker serving" since it was
+# started, and every node lists all three brokers live (unfenced). A node
+# already running is left alone, so after a kill -9 this restarts just it.
+cluster-up: build
+	@mkdir -p $(CLUSTER_DIR)
+	@for n in $(CLUSTER_NODES); do \
+	  pidf=$(CLUSTER_DIR)/node$$n.pid; \
+	  if [ -f $$pidf ] && pid=$$(cat $$pidf) && $(SAMSA_ALIVE); then echo "node $$n already running (pid $$pid)"; continue; fi; \
+	  echo "==== make cluster-up: node $$n starting at $$(date -u +%FT%TZ) ====" >>$(CLUSTER_DIR)/node$$n.log; \
+	  nohup ./$(BIN) server --config deploy/cluster/node$$n.yaml >>$(CLUSTER_DIR)/node$$n.log 2>&1 </dev/null & \
+	  echo $$! >$$pidf; echo "node $$n started (pid $$!, log $(CLUSTER_DIR)/node$$n.log)"; \
+	done
+	@for i in $$(seq 1 60); do \
+	  ok=0; for n in $(CLUSTER_NODES); do \
+	    awk '/^==== make cluster-up/{s=0} /"message":"broker serving"/{s=1} END{exit !s}' $(CLUSTER_DIR)/node$$n.log || ok=-9; \
+	  done; \
+	  for p in 19092 29092 39092; do \
+	    ./$(BIN) cluster describe --bootstrap 127.0.0.1:$$p --timeout 2s 2>/dev/null | grep -q '^Live brokers: *3$$' && ok=$$((ok+1)); \
+	  done; \
+	  if [ $$ok -eq 3 ]; then \
+	    ./$(BIN) cluster describe --bootstrap 127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092; \
+	    echo "bootstrap: 127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"; exit 0; fi; \
+	  sleep 1; \
+	done; echo "the cluster did not list three live brokers within 60 s; see $(CLUSTER_DIR)/node*.log" >&2; exit 1
+
+# SIGTERM to each node of cluster-up (a graceful shutdown), then wait up
+# to 60 s for each to exit. The data stays in samsa-cluster/; remove that
+# directory for a fresh cluster.
+cluster-down:
+	@failed=0; for n in $(CLUSTER_NODES); do \
+	  pidf=$(CLUSTER_DIR)/node$$n.pid; [ -f $$pidf ] || continue; pid=$$(cat $$pidf); \
+	  if $(SAMSA_ALIVE) && kill -TERM $$pid 2>/dev/null; then \
+	    for i in $$(seq 1 600); do $(SAMSA_ALIVE) || break; sleep 0.1; done; \
+	    if $(SAMSA_ALIVE); then echo "node $$n (pid $$pid) still running 60 s after SIGTERM; kill -9 $$pid if it must go" >&2; failed=1; continue; fi; \
+	    echo "node $$n stopped"; \
+	  fi; \
+	  rm -f $$pidf; \
+	done; exit $$failed
+
+# A FROM scratch image holding the static binary (deploy/Dockerfile).
+image: build
+	docker build -f deploy/Dockerfile -t $(IMAGE) .
+
+# Three combined nodes in containers (deploy/compose.yaml), Kafka
+# listeners published on 127.0.0.1:19092, 29092 and 39092.
+compose-up: image
+	@[ -n "$(COMPOSE)" ] || { echo "neither docker compose nor docker-compose is installed" >&2; exit 1; }
+	$(COMPOSE) -p samsa -f deploy/compose.yaml up -d
+	@for i in $$(seq 1 90); do \
+	  if ./$(BIN) cluster describe --bootstrap 127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092 --timeout 2s 2>/dev/null; then \
+	    echo "bootstrap: 127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092"; exit 0; fi; \
+	  sleep 1; \
+	done; echo "the compose cluster did not answer within 90 s; see: $(COMPOSE) -p samsa -f deploy/compose.yaml logs" >&2; exit 1
+
+# Stops the compose cluster; the volumes stay (add -v to drop them:
+# $(COMPOSE) -p samsa -f deploy/compose.yaml down -v).
+compose-down:
+	@[ -n "$(COMPOSE)" ] || { echo "neither docker compose nor docker-compose is installed" >&2; exit 1; }
+	$(COMPOSE) -p samsa -f deploy/compose.yaml down

@@ -233,10 +233,12 @@ func runNode(ctx context.Context, s nodeSettings, logOut io.Writer, started func
 	defer cancelStart()
 	startDone := make(chan struct{})
 	watcherDone := make(chan struct{})
+	var signalledDuringStart os.Signal
 	go func() {
 		defer close(watcherDone)
 		select {
-		case <-sigs:
+		case sig := <-sigs:
+			signalledDuringStart = sig
 			cancelStart()
 		case <-startDone:
 		}
@@ -247,6 +249,12 @@ func runNode(ctx context.Context, s nodeSettings, logOut io.Writer, started func
 	if err != nil {
 		return err
 	}
+	if signalledDuringStart != nil {
+		// The start finished before it noticed the cancellation: the
+		// signal still asks for a shutdown.
+		log.Info().Str("signal", signalledDuringStart.String()).Msg("signal during startup; shutting down")
+		return shutdownNode(n, log, sigs)
+	}
 	if started != nil {
 		started(n)
 	}
@@ -255,6 +263,12 @@ func runNode(ctx context.Context, s nodeSettings, logOut io.Writer, started func
 		log.Info().Str("signal", sig.String()).Msg("shutting down; send the signal again to exit at once")
 	case <-ctx.Done():
 	}
+	return shutdownNode(n, log, sigs)
+}
+
+// shutdownNode stops the node gracefully within 30 s; another signal on
+// sigs meanwhile exits at once.
+func shutdownNode(n *node.Node, log zerolog.Logger, sigs <-chan os.Signal) error {
 	go func() {
 		<-sigs
 		fmt.Fprintln(os.Stderr, "samsa: second signal, exiting now")
