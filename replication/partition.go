@@ -273,7 +273,7 @@ func (p *Partition) Append(payload []byte, acks int16) (AppendResult, error) {
 	}
 	if verdict == seqDuplicate {
 		return AppendResult{BaseOffset: orig.firstOffset, LastOffset: orig.lastOffset,
-			LogAppendTime: -1, LogStartOffset: p.log.LogStartOffset(), Duplicate: true}, nil
+			LogAppendTime: orig.appendTime, LogStartOffset: p.log.LogStartOffset(), Duplicate: true}, nil
 	}
 	info, err := p.log.Append(payload, state.LeaderEpoch, appendTime)
 	if err != nil {
@@ -282,12 +282,20 @@ func (p *Partition) Append(payload []byte, acks int16) (AppendResult, error) {
 	offset := info.BaseOffset
 	for _, h := range headers {
 		h.BaseOffset = offset
+		if info.LogAppendTime >= 0 {
+			// The headers were parsed before the log stamped the batch.
+			h.MaxTimestamp = info.LogAppendTime
+			h.Attributes |= logAppendTimeAttribute
+		}
 		p.producers.record(h)
 		offset = h.NextOffset()
 	}
 	return AppendResult{BaseOffset: info.BaseOffset, LastOffset: info.LastOffset,
 		LogAppendTime: info.LogAppendTime, LogStartOffset: p.log.LogStartOffset()}, nil
 }
+
+// logAppendTimeAttribute is the timestamp-type bit of a batch's attributes.
+const logAppendTimeAttribute = 0x08
 
 // errTransactionalBatch refuses transactional and control batches: clients
 // never write control batches, and transactions are not implemented yet.

@@ -584,3 +584,38 @@ func TestWaitersWokenByStateChange(t *testing.T) {
 		t.Fatalf("produce after regaining leadership at offset %d, want 0", res.BaseOffset)
 	}
 }
+
+// TestDuplicateAnswersOriginalLogAppendTime checks that an idempotent retry
+// of a batch on a LogAppendTime topic is answered with the original
+// batch's offsets and append time (KIP-98 duplicates, KIP-32 times), also
+// after a restart rebuilt the producer state from the log.
+func TestDuplicateAnswersOriginalLogAppendTime(t *testing.T) {
+	dir := t.TempDir()
+	spec := leaderSpec("t", 1, 0)
+	spec.Config.LogAppendTime = true
+	m := newTestManager(t, dir)
+	p, err := m.Apply(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := produce(t, p, idem(9, 0, 0, 3), -1)
+	if first.LogAppendTime < 0 {
+		t.Fatalf("first append has no log append time")
+	}
+	dup := produce(t, p, idem(9, 0, 0, 3), -1)
+	if !dup.Duplicate || dup.BaseOffset != first.BaseOffset || dup.LogAppendTime != first.LogAppendTime {
+		t.Fatalf("duplicate answered %+v, want the original %+v", dup, first)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2 := newTestManager(t, dir)
+	p2, err := m2.Apply(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := produce(t, p2, idem(9, 0, 0, 3), -1)
+	if !again.Duplicate || again.LogAppendTime != first.LogAppendTime {
+		t.Fatalf("after restart the duplicate answered %+v, want append time %d", again, first.LogAppendTime)
+	}
+}

@@ -22,6 +22,9 @@ const retainedBatches = 5
 type batchRecord struct {
 	firstSeq, lastSeq       int32
 	firstOffset, lastOffset int64
+	// appendTime is the batch's LogAppendTime, -1 for CreateTime; a
+	// duplicate is answered with it, as the original was.
+	appendTime int64
 }
 
 type producerEntry struct {
@@ -83,7 +86,8 @@ func (s producerState) check(h storage.BatchHeader) (sequenceVerdict, batchRecor
 	return seqAppend, batchRecord{}, nil
 }
 
-// record notes an appended batch; h.BaseOffset must be the assigned offset.
+// record notes an appended batch; h must describe the batch as stored
+// (assigned base offset, stamped LogAppendTime).
 func (s producerState) record(h storage.BatchHeader) {
 	if h.ProducerID < 0 {
 		return
@@ -93,9 +97,14 @@ func (s producerState) record(h storage.BatchHeader) {
 		e = &producerEntry{epoch: h.ProducerEpoch}
 		s[h.ProducerID] = e
 	}
+	appendTime := int64(-1)
+	if h.TimestampType() == storage.TimestampLogAppendTime {
+		appendTime = h.MaxTimestamp
+	}
 	e.batches = append(e.batches, batchRecord{
 		firstSeq: h.BaseSequence, lastSeq: lastSequence(h),
 		firstOffset: h.BaseOffset, lastOffset: h.LastOffset(),
+		appendTime: appendTime,
 	})
 	if len(e.batches) > retainedBatches {
 		e.batches = append(e.batches[:0], e.batches[len(e.batches)-retainedBatches:]...)

@@ -58,7 +58,7 @@ func TestProducerStateDuplicates(t *testing.T) {
 			t.Fatalf("retry of batch %d: verdict %d, err %v; want duplicate", i, v, err)
 		}
 		want := batchRecord{firstSeq: 2 * i, lastSeq: 2*i + 1,
-			firstOffset: 100 + 10*int64(i), lastOffset: 100 + 10*int64(i) + 1}
+			firstOffset: 100 + 10*int64(i), lastOffset: 100 + 10*int64(i) + 1, appendTime: -1}
 		if orig != want {
 			t.Fatalf("retry of batch %d: original %+v, want %+v", i, orig, want)
 		}
