@@ -171,7 +171,7 @@ func (c *producerConfig) kgoOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.RequiredAcks(c.acks.kgo()),
 		kgo.ProducerBatchCompression(c.compression.kgo()),
-		kgo.RecordPartitioner(choosingPartitioner{base: kgo.UniformBytesPartitioner(64<<10, true, true, nil)}),
+		kgo.RecordPartitioner(defaultPartitioner()),
 	}
 	if !idempotent {
 		opts = append(opts, kgo.DisableIdempotentWrite())
