@@ -67,6 +67,11 @@ func planPartitions(img *metadata.Image, t *kmsg.CreatePartitionsRequestTopic, b
 	}
 	have := len(topic.Partitions)
 	switch {
+	case isInternalTopic(t.Topic):
+		// Groups and transactions hash to a partition of these topics by
+		// their count: adding partitions would move them away from their
+		// stored state.
+		return nil, nil, errorf(kerr.InvalidRequest, "partitions cannot be added to the internal topic %q", t.Topic)
 	case int(t.Count) < have:
 		return nil, nil, errorf(kerr.InvalidPartitions,
 			"topic %q has %d partitions, more than the requested %d: partitions cannot be removed", t.Topic, have, t.Count)
@@ -98,4 +103,10 @@ func planPartitions(img *metadata.Image, t *kmsg.CreatePartitionsRequestTopic, b
 			t.Topic, rf, len(brokers))
 	}
 	return topic, placeReplicas(brokers, randomStart(len(brokers)), have, add, rf), nil
+}
+
+// isInternalTopic names the topics whose partition count the coordinators
+// depend on.
+func isInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
 }

@@ -432,3 +432,19 @@ func TestPlaceReplicas(t *testing.T) {
 		t.Fatalf("continued placement = %v", more)
 	}
 }
+
+// TestCreatePartitionsRefusesInternalTopics checks that __consumer_offsets
+// keeps its partition count: groups hash to a partition by that count, so
+// adding partitions would separate them from their stored offsets.
+func TestCreatePartitionsRefusesInternalTopics(t *testing.T) {
+	c := start(t, testConfig(t, t.TempDir()))
+	register(t, c, 1)
+	createTopic(t, c, "__consumer_offsets", 3, 1, nil)
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	req.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "__consumer_offsets", Count: 6}}
+	resp, _ := c.CreatePartitions(ctx(t), req)
+	expectCode(t, "internal topic", resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, kerr.InvalidRequest, "internal topic")
+	if topic, _ := c.Image().TopicByName("__consumer_offsets"); len(topic.Partitions) != 3 {
+		t.Fatalf("__consumer_offsets has %d partitions, want 3", len(topic.Partitions))
+	}
+}
