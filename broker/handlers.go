@@ -41,6 +41,7 @@ func (b *Broker) registerHandlers(reg *protocol.Registry) {
 	reg.Register(47, 0, 0, b.handleOffsetDelete)
 	reg.Register(55, 0, 1, b.handleDescribeQuorum)
 	reg.Register(60, 0, 1, b.handleDescribeCluster)
+	reg.Register(64, 0, 0, b.handleUnregisterBroker)
 }
 
 // errUnknownTopicOrPartition is the answer for a topic or partition the

@@ -23,6 +23,7 @@ func (c *Controller) registry() *protocol.Registry {
 	reg.Register(kmsg.BrokerRegistration.Int16(), 0, 4, handle(c.BrokerRegistration))
 	reg.Register(kmsg.AllocateProducerIDs.Int16(), 0, 0, handle(c.AllocateProducerIDs))
 	reg.Register(kmsg.DescribeQuorum.Int16(), 0, 1, handle(c.DescribeQuorum))
+	reg.Register(kmsg.UnregisterBroker.Int16(), 0, 0, handle(c.UnregisterBroker))
 	return reg
 }
 

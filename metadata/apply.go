@@ -85,6 +85,8 @@ func (b *builder) apply(rec Record) error {
 		return b.setFenced(r.NodeID, r.BrokerEpoch, true)
 	case *UnfenceBrokerRecord:
 		return b.setFenced(r.NodeID, r.BrokerEpoch, false)
+	case *UnregisterBrokerRecord:
+		return b.unregisterBroker(r)
 	case *TopicRecord:
 		return b.createTopic(r)
 	case *PartitionRecord:
@@ -181,6 +183,23 @@ func (b *builder) setFenced(id int32, epoch int64, fenced bool) error {
 		br.Fenced = fenced
 		b.putBroker(br)
 	}
+	return nil
+}
+
+func (b *builder) unregisterBroker(r *UnregisterBrokerRecord) error {
+	br, ok := b.img.brokers[r.NodeID]
+	if !ok {
+		return inconsistentf("broker %d is not registered", r.NodeID)
+	}
+	if br.Epoch != r.BrokerEpoch {
+		return inconsistentf("broker %d has epoch %d, the record names epoch %d", r.NodeID, br.Epoch, r.BrokerEpoch)
+	}
+	if !b.ownsBrokers {
+		b.img.brokers = maps.Clone(b.img.brokers)
+		b.ownsBrokers = true
+	}
+	delete(b.img.brokers, r.NodeID)
+	b.touchedBrokers[r.NodeID] = struct{}{}
 	return nil
 }
 

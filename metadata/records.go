@@ -8,17 +8,18 @@ type RecordType uint16
 
 // Record type ids.
 const (
-	TypeBootstrap       RecordType = 1
-	TypeRegisterBroker  RecordType = 2
-	TypeFenceBroker     RecordType = 3
-	TypeUnfenceBroker   RecordType = 4
-	TypeTopic           RecordType = 5
-	TypePartition       RecordType = 6
-	TypePartitionChange RecordType = 7
-	TypeRemoveTopic     RecordType = 8
-	TypeConfig          RecordType = 9
-	TypeProducerIDs     RecordType = 10
-	TypeFeatureLevel    RecordType = 11
+	TypeBootstrap        RecordType = 1
+	TypeRegisterBroker   RecordType = 2
+	TypeFenceBroker      RecordType = 3
+	TypeUnfenceBroker    RecordType = 4
+	TypeTopic            RecordType = 5
+	TypePartition        RecordType = 6
+	TypePartitionChange  RecordType = 7
+	TypeRemoveTopic      RecordType = 8
+	TypeConfig           RecordType = 9
+	TypeProducerIDs      RecordType = 10
+	TypeFeatureLevel     RecordType = 11
+	TypeUnregisterBroker RecordType = 12
 )
 
 func (t RecordType) String() string {
@@ -45,6 +46,8 @@ func (t RecordType) String() string {
 		return "ProducerIDs"
 	case TypeFeatureLevel:
 		return "FeatureLevel"
+	case TypeUnregisterBroker:
+		return "UnregisterBroker"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint16(t))
 }
@@ -113,6 +116,15 @@ type RegisterBrokerRecord struct {
 
 // FenceBrokerRecord fences a broker: it must not lead or be in an ISR.
 type FenceBrokerRecord struct {
+	NodeID      int32
+	BrokerEpoch int64
+}
+
+// UnregisterBrokerRecord removes a broker's registration (UnregisterBroker,
+// key 64). BrokerEpoch must be the registration's epoch, so a record decided
+// against an older registration cannot remove a newer one. Partition
+// assignments naming the broker are left as they are, as in Kafka.
+type UnregisterBrokerRecord struct {
 	NodeID      int32
 	BrokerEpoch int64
 }
@@ -188,32 +200,34 @@ type FeatureLevelRecord struct {
 	Level int16
 }
 
-func (*BootstrapRecord) Type() RecordType       { return TypeBootstrap }
-func (*RegisterBrokerRecord) Type() RecordType  { return TypeRegisterBroker }
-func (*FenceBrokerRecord) Type() RecordType     { return TypeFenceBroker }
-func (*UnfenceBrokerRecord) Type() RecordType   { return TypeUnfenceBroker }
-func (*TopicRecord) Type() RecordType           { return TypeTopic }
-func (*PartitionRecord) Type() RecordType       { return TypePartition }
-func (*PartitionChangeRecord) Type() RecordType { return TypePartitionChange }
-func (*RemoveTopicRecord) Type() RecordType     { return TypeRemoveTopic }
-func (*ConfigRecord) Type() RecordType          { return TypeConfig }
-func (*ProducerIDsRecord) Type() RecordType     { return TypeProducerIDs }
-func (*FeatureLevelRecord) Type() RecordType    { return TypeFeatureLevel }
+func (*BootstrapRecord) Type() RecordType        { return TypeBootstrap }
+func (*RegisterBrokerRecord) Type() RecordType   { return TypeRegisterBroker }
+func (*FenceBrokerRecord) Type() RecordType      { return TypeFenceBroker }
+func (*UnfenceBrokerRecord) Type() RecordType    { return TypeUnfenceBroker }
+func (*TopicRecord) Type() RecordType            { return TypeTopic }
+func (*PartitionRecord) Type() RecordType        { return TypePartition }
+func (*PartitionChangeRecord) Type() RecordType  { return TypePartitionChange }
+func (*RemoveTopicRecord) Type() RecordType      { return TypeRemoveTopic }
+func (*ConfigRecord) Type() RecordType           { return TypeConfig }
+func (*ProducerIDsRecord) Type() RecordType      { return TypeProducerIDs }
+func (*FeatureLevelRecord) Type() RecordType     { return TypeFeatureLevel }
+func (*UnregisterBrokerRecord) Type() RecordType { return TypeUnregisterBroker }
 
 // Every record type is at version 0. To add a field: bump the version here,
 // write the field last, and read it in decode only when version >= the new
 // version (older entries keep the zero value or an explicit default).
-func (*BootstrapRecord) Version() uint16       { return 0 }
-func (*RegisterBrokerRecord) Version() uint16  { return 0 }
-func (*FenceBrokerRecord) Version() uint16     { return 0 }
-func (*UnfenceBrokerRecord) Version() uint16   { return 0 }
-func (*TopicRecord) Version() uint16           { return 0 }
-func (*PartitionRecord) Version() uint16       { return 0 }
-func (*PartitionChangeRecord) Version() uint16 { return 0 }
-func (*RemoveTopicRecord) Version() uint16     { return 0 }
-func (*ConfigRecord) Version() uint16          { return 0 }
-func (*ProducerIDsRecord) Version() uint16     { return 0 }
-func (*FeatureLevelRecord) Version() uint16    { return 0 }
+func (*BootstrapRecord) Version() uint16        { return 0 }
+func (*RegisterBrokerRecord) Version() uint16   { return 0 }
+func (*FenceBrokerRecord) Version() uint16      { return 0 }
+func (*UnfenceBrokerRecord) Version() uint16    { return 0 }
+func (*TopicRecord) Version() uint16            { return 0 }
+func (*PartitionRecord) Version() uint16        { return 0 }
+func (*PartitionChangeRecord) Version() uint16  { return 0 }
+func (*RemoveTopicRecord) Version() uint16      { return 0 }
+func (*ConfigRecord) Version() uint16           { return 0 }
+func (*ProducerIDsRecord) Version() uint16      { return 0 }
+func (*FeatureLevelRecord) Version() uint16     { return 0 }
+func (*UnregisterBrokerRecord) Version() uint16 { return 0 }
 
 // newRecord returns an empty record of type t, or nil for an unknown type.
 func newRecord(t RecordType) Record {
@@ -240,6 +254,8 @@ func newRecord(t RecordType) Record {
 		return new(ProducerIDsRecord)
 	case TypeFeatureLevel:
 		return new(FeatureLevelRecord)
+	case TypeUnregisterBroker:
+		return new(UnregisterBrokerRecord)
 	}
 	return nil
 }
@@ -289,6 +305,12 @@ func (r *RegisterBrokerRecord) decode(rd *reader, _ uint16) {
 
 func (r *FenceBrokerRecord) encode(w *writer) { w.int32(r.NodeID); w.int64(r.BrokerEpoch) }
 func (r *FenceBrokerRecord) decode(rd *reader, _ uint16) {
+	r.NodeID = rd.int32()
+	r.BrokerEpoch = rd.int64()
+}
+
+func (r *UnregisterBrokerRecord) encode(w *writer) { w.int32(r.NodeID); w.int64(r.BrokerEpoch) }
+func (r *UnregisterBrokerRecord) decode(rd *reader, _ uint16) {
 	r.NodeID = rd.int32()
 	r.BrokerEpoch = rd.int64()
 }

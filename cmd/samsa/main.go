@@ -32,6 +32,7 @@ func newRootCmd() *cobra.Command {
 		newTopicCmd(),
 		newGroupCmd(),
 		newClusterCmd(),
+		newBrokerCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),
 	)
