@@ -242,7 +242,7 @@ func (m *Manager) storageConfig(spec PartitionSpec) storage.Config {
 func (m *Manager) openLocked(spec PartitionSpec) (*Partition, error) {
 	scfg := m.storageConfig(spec)
 	log, err := storage.Open(scfg)
-	if err != nil && storedTopicIDDiffers(scfg.Dir, spec.TopicID) {
+	if errors.Is(err, storage.ErrTopicIDMismatch) {
 		// The directory belongs to a deleted topic that had this name; the
 		// deletion did not finish before a crash.
 		m.cfg.Logger.Warn().Str("dir", scfg.Dir).Msg("removing partition directory of a deleted topic")

@@ -186,15 +186,15 @@ func gossipConfig(s nodeSettings, severalVoters bool) (gossip.Config, error) {
 }
 
 func splitHostPort(addr string) (string, int32, error) {
-	i := strings.LastIndex(addr, ":")
-	if i < 0 {
-		return "", 0, fmt.Errorf("%q is not host:port", addr)
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port: %w", addr, err)
 	}
-	port, err := strconv.ParseUint(addr[i+1:], 10, 16)
+	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
 		return "", 0, fmt.Errorf("%q has no valid port", addr)
 	}
-	return addr[:i], int32(port), nil
+	return host, int32(port), nil
 }
 
 // parseVoters parses "1@host:port,2@host:port".
