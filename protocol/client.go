@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -135,27 +134,12 @@ func (c *Client) roundTripLocked(ctx context.Context, req kmsg.Request) (kmsg.Re
 	if _, err := c.conn.Write(frame); err != nil {
 		return nil, fmt.Errorf("sending %s to %s: %w", kmsg.NameForKey(req.Key()), c.addr, err)
 	}
-	body, err := readResponseFrame(c.br, c.maxResp)
+	// A response holds at least its correlation id.
+	body, err := readFrame(c.br, 4, c.maxResp)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s answer from %s: %w", kmsg.NameForKey(req.Key()), c.addr, err)
 	}
 	return decodeResponse(req, body, c.corr)
-}
-
-func readResponseFrame(br *bufio.Reader, maxBytes int32) ([]byte, error) {
-	var lenBuf [4]byte
-	if _, err := io.ReadFull(br, lenBuf[:]); err != nil {
-		return nil, err
-	}
-	size := int32(binary.BigEndian.Uint32(lenBuf[:]))
-	if size < 4 || size > maxBytes {
-		return nil, fmt.Errorf("%w: response length %d", ErrMalformedFrame, size)
-	}
-	body := make([]byte, size)
-	if _, err := io.ReadFull(br, body); err != nil {
-		return nil, err
-	}
-	return body, nil
 }
 
 func decodeResponse(req kmsg.Request, body []byte, corr int32) (kmsg.Response, error) {

@@ -11,6 +11,11 @@ import (
 // the length returns io.EOF; any other short read returns an error wrapping
 // io.ErrUnexpectedEOF.
 func ReadFrame(r io.Reader, maxBytes int32) ([]byte, error) {
+	return readFrame(r, minRequestFrame, maxBytes)
+}
+
+// readFrame reads a frame whose length must lie in [minBytes, maxBytes].
+func readFrame(r io.Reader, minBytes, maxBytes int32) ([]byte, error) {
 	var lenBuf [4]byte
 	if n, err := io.ReadFull(r, lenBuf[:]); err != nil {
 		if n == 0 && err == io.EOF {
@@ -19,7 +24,7 @@ func ReadFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 		return nil, fmt.Errorf("reading frame length: %w", err)
 	}
 	size := int32(binary.BigEndian.Uint32(lenBuf[:]))
-	if err := checkFrameSize(size, maxBytes); err != nil {
+	if err := checkFrameSize(size, minBytes, maxBytes); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, size)
@@ -36,9 +41,9 @@ func ReadFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 // correlation id (8 bytes) plus a client id length (2 bytes).
 const minRequestFrame = 10
 
-func checkFrameSize(size, maxBytes int32) error {
+func checkFrameSize(size, minBytes, maxBytes int32) error {
 	switch {
-	case size < minRequestFrame:
+	case size < minBytes:
 		return fmt.Errorf("%w: frame length %d", ErrMalformedFrame, size)
 	case size > maxBytes:
 		return fmt.Errorf("%w: %d > %d bytes", ErrFrameTooLarge, size, maxBytes)
