@@ -8,7 +8,8 @@ package broker
 // CPU. Incremental fetch sessions (KIP-227, v7+) are in fetch_session.go.
 // read_committed sees up to the high watermark (there are no transactions
 // yet, so the last stable offset equals it). A fetch from a replica
-// (replica id >= 0) is refused: follower replication is not implemented yet.
+// (replica id >= 0, or ReplicaState in v15+) is a follower copying the log:
+// see fetch_replica.go.
 // Records are never copied through user space: each partition's batches are
 // pinned file regions of its segments, sent with sendfile (fetch_encode.go,
 // protocol.EncodedResponse).
@@ -16,7 +17,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,8 +26,6 @@ import (
 	"github.com/samsa-io/samsa/protocol"
 	"github.com/samsa-io/samsa/replication"
 )
-
-var errReplicaFetchUnsupported = fmt.Errorf("fetching as a replica is not supported yet: %w", kerr.InvalidRequest)
 
 func (b *Broker) handleFetch(_ context.Context, req *protocol.Request) protocol.Reply {
 	r := req.Body.(*kmsg.FetchRequest)
@@ -50,11 +48,10 @@ type fetchTarget struct {
 // record parts in response order, and a function releasing them (pinned
 // file regions) once they are sent.
 func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest) (*kmsg.FetchResponse, [][]protocol.Part, func()) {
-	resp := r.ResponseKind().(*kmsg.FetchResponse)
-	if r.ReplicaID >= 0 || r.ReplicaState.ID >= 0 {
-		resp.ErrorCode = protocol.ErrorCode(errReplicaFetchUnsupported)
-		return resp, nil, nil
+	if replica, epoch := fetchReplica(r); replica >= 0 {
+		return b.replicaFetch(ctx, r, replica, epoch)
 	}
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	img := b.Image()
 	targets, session, err := b.fetchTargets(img, r)
 	if err != nil {
@@ -129,7 +126,11 @@ func (b *Broker) fetchTargets(img *metadata.Image, r *kmsg.FetchRequest) ([]fetc
 		session.mu.Lock()
 		b.applySessionChanges(img, r, session)
 		for _, k := range session.order {
-			list = append(list, session.parts[k])
+			sp := session.parts[k]
+			if sp.topicID != ([16]byte{}) {
+				sp.topic, _ = topicNameByID(img, sp.topicID)
+			}
+			list = append(list, sp)
 		}
 	} else {
 		list = requestPartitions(img, r)
@@ -156,10 +157,15 @@ func requestPartitions(img *metadata.Image, r *kmsg.FetchRequest) []*sessionPart
 			name, _ = topicNameByID(img, rt.TopicID)
 		}
 		for _, rp := range rt.Partitions {
+			lastFetched := int32(-1)
+			if r.Version >= 12 {
+				lastFetched = rp.LastFetchedEpoch
+			}
 			out = append(out, &sessionPartition{
 				topic: name, topicID: rt.TopicID, partition: rp.Partition,
 				fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch,
-				lastHW: -1, lastLSO: -1, lastLogStart: -1,
+				lastFetchedEpoch: lastFetched,
+				lastHW:           -1, lastLSO: -1, lastLogStart: -1,
 			})
 		}
 	}
@@ -176,7 +182,7 @@ func (b *Broker) applySessionChanges(img *metadata.Image, r *kmsg.FetchRequest, 
 			name, _ = topicNameByID(img, ft.TopicID)
 		}
 		for _, p := range ft.Partitions {
-			s.forget(sessionKey{name, ft.TopicID, p})
+			s.forget(keyOf(name, ft.TopicID, p))
 		}
 	}
 }
@@ -259,9 +265,13 @@ func assembleFetchResponse(version int16, img *metadata.Image, targets []fetchTa
 		} else {
 			res := &results[i]
 			out.HighWatermark, out.LastStableOffset, out.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+			if d := res.Diverging; d != nil {
+				out.DivergingEpoch.Epoch, out.DivergingEpoch.EndOffset = d.Epoch, d.EndOffset
+			}
 			parts = recordParts(res)
 		}
-		if !t.sp.changed(&out, len(parts) > 0) && incremental {
+		news := len(parts) > 0 || (t.err == nil && results[i].Diverging != nil)
+		if !t.sp.changed(&out, news) && incremental {
 			continue
 		}
 		if n := len(topics); n == 0 || !sameTopic(version, topics[n-1], t.sp) {

@@ -5,7 +5,10 @@ package broker
 //
 // Commits are validated against the group's generation and member (a
 // simple commit with generation -1 is accepted for an empty or unknown
-// group), written with acks=all to the group's __consumer_offsets partition,
+// group); a member of a KIP-848 consumer group commits from v9 with its
+// member id and member epoch in place of the generation
+// (STALE_MEMBER_EPOCH when the epoch is not its current one,
+// UNSUPPORTED_VERSION below v9), written with acks=all to the group's __consumer_offsets partition,
 // and answered once acknowledged. A topic or partition missing from the
 // metadata image is answered UNKNOWN_TOPIC_OR_PARTITION (Kafka checks only
 // the topic). The v2-v4 retention time becomes the commit's expire

@@ -7,8 +7,10 @@ package broker
 // topics (v2+) return every committed offset of the group. RequireStable
 // (v7+) needs no wait: without transactions no offset is ever pending, so
 // every answer is stable. Before v2 a group-level error is put on each
-// requested partition. The v9 member id and epoch belong to KIP-848 groups
-// and are not checked. Deviation: v10 (topic ids) is not served yet.
+// requested partition. The v9 member id and epoch are checked for KIP-848
+// consumer groups (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH; epoch -1 is an
+// admin and is not checked) and ignored for classic groups. Deviation: v10
+// (topic ids) is not served yet.
 
 import (
 	"context"

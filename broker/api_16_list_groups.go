@@ -4,7 +4,8 @@ package broker
 //
 // Lists the groups of every __consumer_offsets partition this broker
 // leads, as Kafka does (clients ask every broker). States filter from v4
-// (KIP-518), types filter from v5 (every Samsa group is "classic"). While a
+// (KIP-518), types filter from v5: "classic" or "consumer" (KIP-848 groups,
+// whose states are Empty, Assigning, Reconciling and Stable). While a
 // partition is loading the answer is COORDINATOR_LOAD_IN_PROGRESS, with the
 // groups of the loaded ones.
 

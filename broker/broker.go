@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/broker/group"
 	"github.com/samsa-io/samsa/metadata"
@@ -20,14 +22,19 @@ import (
 
 // Broker serves the Kafka API for the partitions this node hosts.
 type Broker struct {
-	cfg      Config
-	log      zerolog.Logger
-	parts    *replication.Manager
-	server   *protocol.Server
-	ctrl     *controllerClient
-	pids     *producerIDAllocator
-	sessions *fetchSessions
-	groups   *group.Coordinator
+	cfg    Config
+	log    zerolog.Logger
+	parts  *replication.Manager
+	server *protocol.Server
+	ctrl   *controllerClient
+	// ctrlReady publishes ctrl, set in Start, to the goroutines that may
+	// run before it (the partitions' ISR senders).
+	ctrlReady atomic.Pointer[controllerClient]
+	pids      *producerIDAllocator
+	sessions  *fetchSessions
+	groups    *group.Coordinator
+	// replicaThrottle is leader.replication.throttled.rate.
+	replicaThrottle *replicaThrottle
 
 	image atomic.Pointer[metadata.Image]
 	// imageChanged is closed and replaced on every published image.
@@ -51,9 +58,29 @@ func New(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
 	log := cfg.Logger.With().Int32("node", cfg.NodeID).Logger()
+	b := &Broker{ // parts and groups are closed by Shutdown
+		cfg: cfg, log: log,
+		imageChanged: make(chan struct{}),
+		sessions:     newFetchSessions(),
+		stopping:     make(chan struct{}),
+
+		replicaThrottle: newReplicaThrottle(cfg.LeaderReplicationThrottledRate),
+	}
+	fetcher := cfg.ReplicaFetch
+	fetcher.Resolve = b.resolveBroker
+	fetcher.BrokerEpoch = func() int64 {
+		if e := b.epoch.Load(); e > 0 {
+			return e
+		}
+		return -1 // not registered yet
+	}
 	parts, err := replication.NewManager(replication.ManagerConfig{
 		NodeID: cfg.NodeID, LogDir: cfg.LogDir, Durability: cfg.Durability,
-		RetentionCheckInterval: cfg.RetentionCheckInterval, Logger: log,
+		RetentionCheckInterval: cfg.RetentionCheckInterval,
+		ReplicaLagTimeMax:      cfg.ReplicaLagTimeMax,
+		ISR:                    isrSender{b},
+		Fetcher:                fetcher,
+		Logger:                 log,
 	})
 	if err != nil {
 		return nil, err
@@ -65,12 +92,7 @@ func New(cfg Config) (*Broker, error) {
 		parts.Close()
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
-	b := &Broker{ // parts and groups are closed by Shutdown
-		cfg: cfg, log: log, parts: parts, groups: groups,
-		imageChanged: make(chan struct{}),
-		sessions:     newFetchSessions(),
-		stopping:     make(chan struct{}),
-	}
+	b.parts, b.groups = parts, groups
 	if _, err := rand.Read(b.incarnation[:]); err != nil {
 		return nil, fmt.Errorf("generating incarnation id: %w", err)
 	}
@@ -98,6 +120,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	b.ctrlReady.Store(b.ctrl)
 	if err := b.register(ctx); err != nil {
 		ln.Close()
 		b.ctrl.close()
@@ -143,12 +166,14 @@ func advertisedListener(cfg Config, bound net.Addr) (metadata.Listener, error) {
 // listenerName is the name of the client listener in broker registrations.
 const listenerName = "PLAINTEXT"
 
-// Shutdown stops serving: it stops accepting, answers every request already
-// read, then closes every partition (syncing its log). ctx bounds the wait
-// for in-flight requests.
+// Shutdown stops serving: it first lets the controller move this broker's
+// leaderships away (controlled shutdown), then stops accepting, answers
+// every request already read, and closes every partition (syncing its log).
+// ctx bounds the waits.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var errs []error
 	b.stopOnce.Do(func() {
+		b.awaitLeadershipsMoved(ctx)
 		close(b.stopping)
 		// Groups first: their waiting JoinGroups and SyncGroups are
 		// answered (NOT_COORDINATOR) so the server's drain does not wait
@@ -170,6 +195,88 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// controlledShutdownTimeout bounds how long a stopping broker waits for the
+// controller to move its leaderships away.
+const controlledShutdownTimeout = 10 * time.Second
+
+// awaitLeadershipsMoved is the broker's side of a controlled shutdown. The
+// node has left gossip before calling Shutdown, so the active controller
+// fences this broker and, in the same metadata batch, gives each partition
+// it leads to another in-sync replica. Until that image arrives the broker
+// keeps serving: producers and consumers find the new leaders through
+// NOT_LEADER_OR_FOLLOWER and a metadata refresh instead of a dead
+// connection, and acks=all requests in flight are answered. It returns at
+// once when nothing can move (no liveness, or no partition led here has
+// another unfenced ISR member) or no controller is active to move it (the
+// last nodes of a cluster stopping: no quorum is left to fence anyone).
+func (b *Broker) awaitLeadershipsMoved(ctx context.Context) {
+	if b.cfg.Liveness == nil || !b.leadsMovablePartition(b.Image()) {
+		// Nothing to move, or already moved: leaving gossip usually takes
+		// long enough for the controller to fence this broker.
+		return
+	}
+	if !b.controllerActive(ctx) {
+		b.log.Info().Msg("controlled shutdown: no active controller to move leaderships; stopping")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	_, err := b.waitImage(ctx, func(img *metadata.Image) bool {
+		br, ok := img.Broker(b.cfg.NodeID)
+		return !ok || br.Fenced || !b.leadsMovablePartition(img)
+	})
+	if err != nil {
+		b.log.Warn().Err(err).Dur("waited", time.Since(start)).Msg("controlled shutdown: leaderships were not moved in time; stopping anyway")
+		return
+	}
+	b.log.Info().Dur("took", time.Since(start)).Msg("controlled shutdown: leaderships moved to other replicas")
+}
+
+// controllerActive asks the quorum, briefly, whether it has an active
+// controller (DescribeQuorum answered by the leader).
+func (b *Broker) controllerActive(ctx context.Context) bool {
+	ctrl := b.ctrlReady.Load()
+	if ctrl == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, controllerProbeTimeout)
+	defer cancel()
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata" // the metadata log, as KRaft names it
+	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+	req.Topics = []kmsg.DescribeQuorumRequestTopic{rt}
+	resp, err := ctrl.send(ctx, req)
+	if err != nil {
+		return false
+	}
+	r := resp.(*kmsg.DescribeQuorumResponse)
+	return r.ErrorCode == 0 && len(r.Topics) == 1 && len(r.Topics[0].Partitions) == 1 &&
+		r.Topics[0].Partitions[0].ErrorCode == 0
+}
+
+// controllerProbeTimeout bounds controllerActive.
+const controllerProbeTimeout = 2 * time.Second
+
+// leadsMovablePartition reports whether this broker leads a partition that
+// another unfenced ISR member could take over.
+func (b *Broker) leadsMovablePartition(img *metadata.Image) bool {
+	for _, t := range img.Topics() {
+		for _, p := range t.Partitions {
+			if p.Leader != b.cfg.NodeID {
+				continue
+			}
+			for _, id := range p.ISR {
+				if br, ok := img.Broker(id); ok && id != b.cfg.NodeID && !br.Fenced {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // Image returns the latest metadata image the broker has applied.

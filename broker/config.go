@@ -3,12 +3,14 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/samsa-io/samsa/broker/group"
 	"github.com/samsa-io/samsa/protocol"
+	"github.com/samsa-io/samsa/replication"
 	"github.com/samsa-io/samsa/storage"
 )
 
@@ -28,6 +30,14 @@ type Config struct {
 	Durability storage.Durability
 	// ControllerAddrs are the controller listeners (controller.quorum.bootstrap.servers).
 	ControllerAddrs []string
+	// ClusterID, when set, is the cluster id the broker registers with
+	// without waiting for its image to have one, and RaftObserverAddr the
+	// node's Raft transport address, named in the registration as a
+	// listener called RAFT: a broker-only node follows the metadata log
+	// only once its registration has made it a Raft non-voter
+	// (controller/observers.go). Both are empty on a combined node.
+	ClusterID        string
+	RaftObserverAddr string
 	// Liveness, when set, is told the broker's registration, and Start
 	// waits until the controller unfences the broker (see Liveness).
 	Liveness Liveness
@@ -36,6 +46,17 @@ type Config struct {
 	AutoCreateTopics bool
 	// RetentionCheckInterval is log.retention.check.interval.ms.
 	RetentionCheckInterval time.Duration
+	// ReplicaLagTimeMax is replica.lag.time.max.ms.
+	ReplicaLagTimeMax time.Duration
+	// ReplicaFetch holds replica.fetch.wait.max.ms, replica.fetch.max.bytes,
+	// replica.fetch.response.max.bytes and replica.fetch.backoff.ms; the
+	// broker fills in the rest.
+	ReplicaFetch replication.FetcherConfig
+	// LeaderReplicationThrottledRate is leader.replication.throttled.rate:
+	// bytes per second this broker sends, as leader, to followers that a
+	// reassignment is adding and that are not in the ISR yet
+	// (replica_throttle.go). 0 or math.MaxInt64 (the default): unlimited.
+	LeaderReplicationThrottledRate int64
 	// ControllerTimeout bounds one forwarded admin request.
 	ControllerTimeout time.Duration
 	// TopicDefaults are broker-level overrides of topic config defaults
@@ -55,15 +76,18 @@ func DefaultConfig() Config {
 	srv := protocol.DefaultServerConfig()
 	srv.Name = "PLAINTEXT"
 	return Config{
-		NodeID:                 1,
-		ListenAddr:             "127.0.0.1:9092",
-		Durability:             storage.DurabilityFsync,
-		AutoCreateTopics:       true,
-		ControllerTimeout:      30 * time.Second,
-		RetentionCheckInterval: 5 * time.Minute,
-		Group:                  group.DefaultConfig(),
-		Server:                 srv,
-		Logger:                 zerolog.Nop(),
+		NodeID:                         1,
+		ListenAddr:                     "127.0.0.1:9092",
+		Durability:                     storage.DurabilityFsync,
+		AutoCreateTopics:               true,
+		ControllerTimeout:              30 * time.Second,
+		RetentionCheckInterval:         5 * time.Minute,
+		ReplicaLagTimeMax:              replication.DefaultReplicaLagTimeMaxMs * time.Millisecond,
+		ReplicaFetch:                   replication.DefaultFetcherConfig(),
+		LeaderReplicationThrottledRate: math.MaxInt64,
+		Group:                          group.DefaultConfig(),
+		Server:                         srv,
+		Logger:                         zerolog.Nop(),
 	}
 }
 
@@ -78,6 +102,16 @@ func (c Config) Validate() error {
 		return errors.New("broker log directory is not set")
 	case c.ControllerTimeout <= 0:
 		return fmt.Errorf("controller request timeout must be positive, got %v", c.ControllerTimeout)
+	case c.ReplicaLagTimeMax <= 0:
+		return fmt.Errorf("replica.lag.time.max.ms must be positive, got %v", c.ReplicaLagTimeMax)
+	case c.ReplicaFetch.MaxWait <= 0 || c.ReplicaFetch.MaxWait >= c.ReplicaLagTimeMax:
+		return fmt.Errorf("replica.fetch.wait.max.ms must be positive and below replica.lag.time.max.ms, got %v", c.ReplicaFetch.MaxWait)
+	case c.ReplicaFetch.PartitionMaxBytes <= 0 || c.ReplicaFetch.MaxBytes <= 0:
+		return errors.New("replica.fetch.max.bytes and replica.fetch.response.max.bytes must be positive")
+	case c.LeaderReplicationThrottledRate < 0:
+		return fmt.Errorf("leader.replication.throttled.rate must not be negative, got %d", c.LeaderReplicationThrottledRate)
+	case c.ReplicaFetch.Backoff <= 0:
+		return fmt.Errorf("replica.fetch.backoff.ms must be positive, got %v", c.ReplicaFetch.Backoff)
 	}
 	return c.Server.Validate()
 }

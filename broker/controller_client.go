@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -147,6 +149,18 @@ func answeredNotController(resp kmsg.Response) bool {
 		return r.ErrorCode == nc
 	case *kmsg.BrokerRegistrationResponse:
 		return r.ErrorCode == nc
+	case *kmsg.AddRaftVoterResponse:
+		return r.ErrorCode == nc
+	case *kmsg.RemoveRaftVoterResponse:
+		return r.ErrorCode == nc
+	case *kmsg.AlterPartitionResponse:
+		return r.ErrorCode == nc
+	case *kmsg.AlterPartitionAssignmentsResponse:
+		return r.ErrorCode == nc
+	case *kmsg.ListPartitionReassignmentsResponse:
+		return r.ErrorCode == nc
+	case *kmsg.ElectLeadersResponse:
+		return r.ErrorCode == nc // the controller answers at v1+, which has it
 	case *kmsg.DescribeQuorumResponse:
 		// Only the leader describes the quorum; the others answer
 		// NOT_LEADER_OR_FOLLOWER for the metadata partition.
@@ -164,23 +178,47 @@ func answeredNotController(resp kmsg.Response) bool {
 	return false
 }
 
+// SetObserver makes this broker a broker-only node's, before Start: it
+// registers with clusterID, and names raftAddr, where the node's Raft
+// non-voter listens, in a RAFT listener (see Config.RaftObserverAddr).
+func (b *Broker) SetObserver(clusterID, raftAddr string) {
+	b.cfg.ClusterID, b.cfg.RaftObserverAddr = clusterID, raftAddr
+}
+
+// raftListenerName names the Raft address in a broker-only node's
+// registration (controller.RaftListenerName).
+const raftListenerName = "RAFT"
+
 // register announces this broker to the controller quorum and waits until
 // the registration is in the broker's metadata image. It retries while no
 // controller is active yet.
 func (b *Broker) register(ctx context.Context) error {
-	// The cluster id comes with the first metadata the broker follows; a
-	// registration must name it.
-	img, err := b.waitImage(ctx, func(img *metadata.Image) bool { return img.ClusterID() != "" })
-	if err != nil {
-		return fmt.Errorf("waiting for the cluster id in metadata: %w", err)
-	}
 	req := kmsg.NewPtrBrokerRegistrationRequest()
 	req.BrokerID = b.cfg.NodeID
-	req.ClusterID = img.ClusterID()
+	req.ClusterID = b.cfg.ClusterID
+	if req.ClusterID == "" {
+		// The cluster id comes with the first metadata the broker
+		// follows; a registration must name it.
+		img, err := b.waitImage(ctx, func(img *metadata.Image) bool { return img.ClusterID() != "" })
+		if err != nil {
+			return fmt.Errorf("waiting for the cluster id in metadata: %w", err)
+		}
+		req.ClusterID = img.ClusterID()
+	}
 	req.IncarnationID = b.incarnation
 	l := kmsg.NewBrokerRegistrationRequestListener()
 	l.Name, l.Host, l.Port, l.SecurityProtocol = b.advertise.Name, b.advertise.Host, b.advertise.Port, 0
 	req.Listeners = []kmsg.BrokerRegistrationRequestListener{l}
+	if b.cfg.RaftObserverAddr != "" {
+		host, portStr, err := net.SplitHostPort(b.cfg.RaftObserverAddr)
+		port, perr := strconv.ParseUint(portStr, 10, 16)
+		if err != nil || perr != nil || port == 0 {
+			return fmt.Errorf("raft address %q of this broker-only node is not host:port", b.cfg.RaftObserverAddr)
+		}
+		rl := kmsg.NewBrokerRegistrationRequestListener()
+		rl.Name, rl.Host, rl.Port = raftListenerName, host, uint16(port)
+		req.Listeners = append(req.Listeners, rl)
+	}
 	f := kmsg.NewBrokerRegistrationRequestFeature()
 	f.Name, f.MinSupportedVersion, f.MaxSupportedVersion = metadata.MetadataVersionFeature, 1, metadata.CurrentMetadataVersion
 	req.Features = []kmsg.BrokerRegistrationRequestFeature{f}
@@ -208,7 +246,7 @@ func (b *Broker) register(ctx context.Context) error {
 			backoff = min(2*backoff, time.Second)
 		}
 	}
-	_, err = b.waitImage(ctx, func(img *metadata.Image) bool {
+	_, err := b.waitImage(ctx, func(img *metadata.Image) bool {
 		br, ok := img.Broker(b.cfg.NodeID)
 		return ok && br.IncarnationID == b.incarnation
 	})

@@ -13,7 +13,8 @@ import (
 // their own protocol.Part (bytes read from the log, or a file region the
 // server sends with sendfile). The layout follows the Fetch response schema
 // for versions 4-17; fetch_encode_test.go checks it byte for byte against
-// kmsg's encoder. No tagged fields are written: Samsa sets none.
+// kmsg's encoder. The only tagged field written is a partition's
+// DivergingEpoch, for followers.
 
 // fetchEncoder accumulates the bytes between record sets.
 type fetchEncoder struct {
@@ -76,7 +77,25 @@ func (e *fetchEncoder) partition(v int16, p *kmsg.FetchResponseTopicPartition, r
 		e.parts = append(e.parts, records...)
 		e.buf = nil
 	}
-	e.tags()
+	e.partitionTags(p)
+}
+
+// partitionTags writes a partition's tagged fields: only DivergingEpoch
+// (tag 0, v12+), when set, for a follower whose log diverged.
+func (e *fetchEncoder) partitionTags(p *kmsg.FetchResponseTopicPartition) {
+	if !e.flexible {
+		return
+	}
+	d := p.DivergingEpoch
+	if d.Epoch == -1 && d.EndOffset == -1 {
+		e.buf = append(e.buf, 0)
+		return
+	}
+	const divergingSize = 4 + 8 + 1 // epoch, end offset, its own empty tags
+	e.buf = append(e.buf, 1, 0, divergingSize)
+	e.i32(d.Epoch)
+	e.i64(d.EndOffset)
+	e.buf = append(e.buf, 0)
 }
 
 func (e *fetchEncoder) i16(x int16) { e.buf = binary.BigEndian.AppendUint16(e.buf, uint16(x)) }

@@ -34,6 +34,9 @@ func TestFetchEncoderMatchesKmsg(t *testing.T) {
 					p.ErrorCode = int16(rng.Intn(2))
 					p.HighWatermark, p.LastStableOffset, p.LogStartOffset = rng.Int63(), rng.Int63(), rng.Int63()
 					p.RecordBatches = []byte{}
+					if rng.Intn(3) == 0 { // a follower's diverged log
+						p.DivergingEpoch.Epoch, p.DivergingEpoch.EndOffset = rng.Int31n(100), rng.Int63()
+					}
 					var parts []protocol.Part
 					if rng.Intn(2) == 0 {
 						a := make([]byte, rng.Intn(300))

@@ -30,17 +30,31 @@ type sessionPartition struct {
 	fetchOffset int64
 	maxBytes    int32
 	leaderEpoch int32
+	// lastFetchedEpoch is a follower's LastFetchedEpoch (v12+; -1 for
+	// consumers and older versions).
+	lastFetchedEpoch int32
 
 	lastHW, lastLSO, lastLogStart int64
 	lastError                     int16
 }
 
-// sessionKey names a session partition by topic name and, for v13+
-// sessions, topic id, so that two unknown ids never share an entry.
+// sessionKey names a session partition by topic name (v12 and older) or
+// by topic id alone (v13+: the name is looked up again at every request,
+// so a partition first fetched before this broker knew its topic id
+// starts working once the metadata arrives, and a ForgottenTopics entry
+// finds it whatever its name was then).
 type sessionKey struct {
 	topic     string
 	topicID   [16]byte
 	partition int32
+}
+
+// keyOf is a partition's session key: by topic id when there is one.
+func keyOf(topic string, topicID [16]byte, partition int32) sessionKey {
+	if topicID != ([16]byte{}) {
+		return sessionKey{topicID: topicID, partition: partition}
+	}
+	return sessionKey{topic: topic, partition: partition}
 }
 
 type fetchSession struct {
@@ -129,9 +143,10 @@ func nextSessionEpoch(e int32) int32 {
 
 // upsert adds or updates a partition's fetch position.
 func (fs *fetchSession) upsert(sp sessionPartition) {
-	k := sessionKey{sp.topic, sp.topicID, sp.partition}
+	k := keyOf(sp.topic, sp.topicID, sp.partition)
 	if cur, ok := fs.parts[k]; ok {
 		cur.fetchOffset, cur.maxBytes, cur.leaderEpoch = sp.fetchOffset, sp.maxBytes, sp.leaderEpoch
+		cur.lastFetchedEpoch = sp.lastFetchedEpoch
 		return
 	}
 	sp.lastHW, sp.lastLSO, sp.lastLogStart = -1, -1, -1

@@ -154,6 +154,24 @@ func TestFetchSessionUpsertForget(t *testing.T) {
 	}
 }
 
+// TestFetchSessionKeysByTopicID checks that a v13+ session partition is
+// known by its topic id alone: one first fetched while this broker did not
+// know the id (empty name) is the same entry once the name resolves, and
+// ForgottenTopics removes it whatever name it was stored with.
+func TestFetchSessionKeysByTopicID(t *testing.T) {
+	fs := newFetchSessions().open()
+	id := [16]byte{7}
+	fs.upsert(sessionPartition{topic: "", topicID: id, partition: 0, fetchOffset: 1})
+	fs.upsert(sessionPartition{topic: "t", topicID: id, partition: 0, fetchOffset: 5})
+	if len(fs.parts) != 1 || fs.parts[keyOf("x", id, 0)].fetchOffset != 5 {
+		t.Fatalf("session has %d partitions (%v), want one at offset 5", len(fs.parts), fs.order)
+	}
+	fs.forget(keyOf("t", id, 0))
+	if len(fs.parts) != 0 || len(fs.order) != 0 {
+		t.Fatalf("forgotten partition still in the session: %v", fs.order)
+	}
+}
+
 // TestFetchSessionChanged checks which partitions an incremental fetch
 // response carries (KIP-227, like Kafka's CachedPartition): those with
 // records, an error, or a changed high watermark, last stable offset or

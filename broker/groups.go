@@ -29,9 +29,6 @@ const offsetsTopicWait = 10 * time.Second
 // partitions are applied and before the image is visible to handlers, so a
 // client told (by FindCoordinator) that this broker coordinates gets
 // COORDINATOR_LOAD_IN_PROGRESS rather than NOT_COORDINATOR.
-// maxReplicationFactor is 1 until partitions replicate across brokers.
-const maxReplicationFactor = 1
-
 func (b *Broker) publishGroupLeadership(img *metadata.Image) {
 	t, ok := img.TopicByName(group.OffsetsTopic)
 	if !ok {
@@ -39,8 +36,9 @@ func (b *Broker) publishGroupLeadership(img *metadata.Image) {
 		return
 	}
 	led := map[int32]group.Leadership{}
+	registered := b.registeredIn(img) // see PublishImage
 	for _, p := range t.Partitions {
-		if p.Leader != b.cfg.NodeID {
+		if p.Leader != b.cfg.NodeID || !registered {
 			continue
 		}
 		if part, ok := b.parts.Get(replication.TopicPartition{Topic: t.Name, Partition: p.ID}); ok {
@@ -89,11 +87,9 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) error {
 		req.TimeoutMillis = int32(offsetsTopicWait / time.Millisecond)
 		t := kmsg.NewCreateTopicsRequestTopic()
 		t.Topic, t.NumPartitions = group.OffsetsTopic, b.cfg.Group.NumPartitions
-		// Partitions are not replicated across brokers yet (the controller
-		// refuses a factor above 1), so the offsets topic has one replica
-		// until they are; then min(offsets.topic.replication.factor, live
-		// brokers) applies.
-		t.ReplicationFactor = min(b.cfg.Group.ReplicationFactor, int16(len(img.UnfencedBrokers())), maxReplicationFactor)
+		// min(offsets.topic.replication.factor, live brokers), as Kafka
+		// does when it creates the topic on first use.
+		t.ReplicationFactor = min(b.cfg.Group.ReplicationFactor, int16(len(img.UnfencedBrokers())))
 		t.ReplicationFactor = max(t.ReplicationFactor, 1)
 		for name, value := range b.offsetsTopicConfigs() {
 			c := kmsg.NewCreateTopicsRequestTopicConfig()

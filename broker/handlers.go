@@ -37,11 +37,18 @@ func (b *Broker) registerHandlers(reg *protocol.Registry) {
 	reg.Register(33, 0, 2, b.handleAlterConfigs)
 	reg.Register(37, 0, 3, b.handleCreatePartitions)
 	reg.Register(42, 0, 2, b.handleDeleteGroups)
+	reg.Register(43, 0, 2, b.handleElectLeaders)
 	reg.Register(44, 0, 1, b.handleIncrementalAlterConfigs)
+	reg.Register(45, 0, 0, b.handleAlterPartitionReassignments)
+	reg.Register(46, 0, 0, b.handleListPartitionReassignments)
 	reg.Register(47, 0, 0, b.handleOffsetDelete)
 	reg.Register(55, 0, 1, b.handleDescribeQuorum)
-	reg.Register(60, 0, 1, b.handleDescribeCluster)
+	reg.Register(60, 0, 2, b.handleDescribeCluster)
 	reg.Register(64, 0, 0, b.handleUnregisterBroker)
+	reg.Register(68, 0, 1, b.handleConsumerGroupHeartbeat)
+	reg.Register(69, 0, 1, b.handleConsumerGroupDescribe)
+	reg.Register(80, 0, 1, b.handleAddRaftVoter)
+	reg.Register(81, 0, 0, b.handleRemoveRaftVoter)
 }
 
 // errUnknownTopicOrPartition is the answer for a topic or partition the

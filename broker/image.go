@@ -16,6 +16,7 @@ import (
 // one image at a time, in log order.
 func (b *Broker) PublishImage(img *metadata.Image, _ *metadata.Delta) {
 	hosted := make(map[replication.TopicPartition]bool)
+	registered := b.registeredIn(img)
 	for _, t := range img.Topics() {
 		for _, p := range t.Partitions {
 			if !slices.Contains(p.Replicas, b.cfg.NodeID) {
@@ -23,7 +24,18 @@ func (b *Broker) PublishImage(img *metadata.Image, _ *metadata.Delta) {
 			}
 			tp := replication.TopicPartition{Topic: t.Name, Partition: p.ID}
 			hosted[tp] = true
-			if _, err := b.parts.Apply(b.partitionSpec(t, p)); err != nil {
+			spec := b.partitionSpec(t, p)
+			if !registered {
+				// The leaderships in this image were given to an earlier
+				// process of this node, whose log may be gone (a lost
+				// disk): this process takes no role until its own
+				// registration is in the image. By then the controller has
+				// fenced the old one and moved its leaderships to other
+				// in-sync replicas, so followers never truncate to a log
+				// this process lost.
+				spec.State.Leader = metadata.NoLeader
+			}
+			if _, err := b.parts.Apply(spec); err != nil {
 				b.log.Error().Err(err).Str("topic", t.Name).Int32("partition", p.ID).
 					Int32("epoch", p.LeaderEpoch).Msg("cannot host partition")
 			}
@@ -33,11 +45,15 @@ func (b *Broker) PublishImage(img *metadata.Image, _ *metadata.Delta) {
 		if hosted[tp] {
 			continue
 		}
-		_, topicLives := img.TopicByName(tp.Topic)
-		// A partition whose topic is gone is deleted with its data; one
-		// that merely moved to other brokers is closed.
-		if err := b.parts.Remove(tp, !topicLives); err != nil {
+		// The topic is gone, or a reassignment took this broker out of
+		// the partition's replicas: either way the replica is deleted with
+		// its data, as Kafka's StopReplica(delete) does. A reassignment
+		// back here later copies the log from the leader again.
+		if err := b.parts.Remove(tp, true); err != nil {
 			b.log.Error().Err(err).Str("topic", tp.Topic).Int32("partition", tp.Partition).Msg("removing partition")
+		} else if _, topicLives := img.TopicByName(tp.Topic); topicLives {
+			b.log.Info().Str("topic", tp.Topic).Int32("partition", tp.Partition).
+				Msg("no longer a replica: partition closed and its data deleted")
 		}
 	}
 	b.publishGroupLeadership(img)
@@ -46,6 +62,13 @@ func (b *Broker) PublishImage(img *metadata.Image, _ *metadata.Delta) {
 	close(b.imageChanged)
 	b.imageChanged = make(chan struct{})
 	b.imageMu.Unlock()
+}
+
+// registeredIn reports whether img holds this process's registration (its
+// incarnation id), not an earlier process's.
+func (b *Broker) registeredIn(img *metadata.Image) bool {
+	br, ok := img.Broker(b.cfg.NodeID)
+	return ok && br.IncarnationID == b.incarnation
 }
 
 func (b *Broker) partitionSpec(t *metadata.Topic, p metadata.Partition) replication.PartitionSpec {
@@ -84,7 +107,7 @@ func (b *Broker) partitionSpec(t *metadata.Topic, p metadata.Partition) replicat
 		TopicPartition: replication.TopicPartition{Topic: t.Name, Partition: p.ID},
 		TopicID:        t.ID,
 		State: replication.LeaderState{
-			Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+			Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
 			ISR: slices.Clone(p.ISR), Replicas: slices.Clone(p.Replicas),
 		},
 		Config:  pc,

@@ -13,8 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Admin manages topics: create, list, describe, delete and alter configs,
-// plus the offset listings a consumer needs to know where a partition ends.
+// Admin manages the cluster: topics (create, list, describe, delete, add
+// partitions, configs), the offset listings a consumer needs to know where
+// a partition ends, consumer groups (groups.go), brokers and the
+// controller quorum (cluster.go, brokers.go).
 //
 // Every call is one or a few requests to the cluster. ListTopics and
 // DescribeTopic ask the cluster directly, never kgo's metadata cache, so
@@ -233,6 +235,49 @@ func (a *Admin) AlterTopicConfig(ctx context.Context, name string, set map[strin
 	return nil
 }
 
+// SetPartitionCount grows a topic to total partitions (CreatePartitions).
+// Partitions can only be added: a total below the current count fails with
+// kerr.InvalidPartitions. Keyed records of the topic map to other
+// partitions afterwards, since the key hash is taken modulo the count.
+func (a *Admin) SetPartitionCount(ctx context.Context, name string, total int32) error {
+	if err := checkTopicName(name); err != nil {
+		return fmt.Errorf("add partitions: %w", err)
+	}
+	if total < 1 {
+		return topicErr("add partitions", name, invalidf("partition count %d", total), "")
+	}
+	resps, err := a.adm.UpdatePartitions(ctx, int(total), name)
+	if err != nil {
+		return topicErr("add partitions", name, err, "")
+	}
+	resp, err := resps.On(name, nil)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return topicErr("add partitions", name, err, resp.ErrMessage)
+	}
+	return nil
+}
+
+// DescribeBrokerConfigs returns one broker's configs, sorted by name.
+func (a *Admin) DescribeBrokerConfigs(ctx context.Context, broker int32) ([]ConfigEntry, error) {
+	rcs, err := a.adm.DescribeBrokerConfigs(ctx, broker)
+	if err == nil && len(rcs) != 1 {
+		err = fmt.Errorf("the cluster described %d resources for 1 requested", len(rcs))
+	}
+	if err == nil {
+		err = rcs[0].Err
+		if err != nil && rcs[0].ErrMessage != "" {
+			err = fmt.Errorf("%w: %s", err, rcs[0].ErrMessage)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describe broker %d configs: %w", broker, err)
+	}
+	return configEntries(rcs[0].Configs), nil
+}
+
 // ListStartOffsets returns each partition's log start offset (the oldest
 // offset still readable).
 func (a *Admin) ListStartOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
@@ -298,8 +343,12 @@ func (a *Admin) topicConfigs(ctx context.Context, name string) ([]ConfigEntry, e
 		}
 		return nil, err
 	}
-	out := make([]ConfigEntry, 0, len(rc.Configs))
-	for _, c := range rc.Configs {
+	return configEntries(rc.Configs), nil
+}
+
+func configEntries(cs []kadm.Config) []ConfigEntry {
+	out := make([]ConfigEntry, 0, len(cs))
+	for _, c := range cs {
 		out = append(out, ConfigEntry{
 			Name:      c.Key,
 			Value:     c.MaybeValue(),
@@ -308,7 +357,7 @@ func (a *Admin) topicConfigs(ctx context.Context, name string) ([]ConfigEntry, e
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out
 }
 
 // configAlters turns set/remove into incremental alter operations, in a

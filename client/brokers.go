@@ -12,29 +12,41 @@ import (
 // BrokerStatus is one broker as ListBrokers sees it.
 type BrokerStatus struct {
 	ID   int32
-	Host string // "" for a broker that is not live
-	Port int32  // 0 for a broker that is not live
+	Host string // "" for a broker that is not registered
+	Port int32  // 0 for a broker that is not registered
 	Rack string // "" when none or unknown
-	// Fenced is true for a broker that is not live: it is named in a
-	// partition's replica assignment but DescribeCluster does not list it.
-	// Such a broker is fenced or already unregistered; the protocol
-	// versions served here (DescribeCluster v0-1, Metadata) do not tell
-	// the two apart, and a fenced broker that holds no replica is not
-	// listed at all.
+	// Fenced is true for a broker that is not live. With DescribeCluster
+	// v2 (KIP-1073) a fenced broker is listed with its address; a broker
+	// that partitions are still assigned to but that is not registered at
+	// all (unregistered) is Fenced too, without an address. Against a
+	// broker that serves only DescribeCluster v0-1, fenced and unregistered
+	// brokers cannot be told apart, and a fenced broker that holds no
+	// replica is not listed.
 	Fenced bool
 }
 
-// ListBrokers lists the live brokers (DescribeCluster) and, marked Fenced,
-// the brokers that partitions are assigned to but that are not live
+// ListBrokers lists the registered brokers, fenced ones included
+// (DescribeCluster v2 with IncludeFencedBrokers), and, marked Fenced, the
+// brokers that partitions are assigned to but that are not registered
 // (Metadata), sorted by id.
 func (a *Admin) ListBrokers(ctx context.Context) ([]BrokerStatus, error) {
-	info, err := a.DescribeCluster(ctx)
+	req := kmsg.NewPtrDescribeClusterRequest()
+	req.EndpointType = 1 // brokers
+	req.IncludeFencedBrokers = true
+	resp, err := req.RequestWith(ctx, a.kcl)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list brokers: %w", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, fmt.Errorf("list brokers: %w%s", err, msgSuffix(resp.ErrorMessage))
 	}
 	byID := map[int32]BrokerStatus{}
-	for _, b := range info.Brokers {
-		byID[b.ID] = BrokerStatus{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+	for _, b := range resp.Brokers {
+		bs := BrokerStatus{ID: b.NodeID, Host: b.Host, Port: b.Port, Fenced: b.IsFenced}
+		if b.Rack != nil {
+			bs.Rack = *b.Rack
+		}
+		byID[b.NodeID] = bs
 	}
 	md, err := a.metadata(ctx, nil)
 	if err != nil {

@@ -14,8 +14,9 @@ import (
 // The package's sentinel errors. Errors from the cluster are not listed here:
 // they keep their franz-go kerr value (kerr.TopicAlreadyExists, …).
 var (
-	// ErrClosed is returned by any call on a closed Client, Producer or
-	// Consumer, and for records still buffered when a Producer closes.
+	// ErrClosed is returned by any call on a closed Client, Producer,
+	// Consumer or GroupConsumer, and for records a Producer's Close could
+	// not deliver.
 	ErrClosed = errors.New("client: closed")
 
 	// ErrInvalidArgument marks a call rejected before anything was sent:
@@ -45,7 +46,7 @@ type Client struct {
 	}
 }
 
-// closer is a Producer or Consumer owned by a Client.
+// closer is a Producer, Consumer or GroupConsumer owned by a Client.
 type closer interface{ closeFromParent() }
 
 // New builds a Client and checks that at least one bootstrap server answers
@@ -79,10 +80,13 @@ func (c *Client) Bootstrap() []string {
 // connection and needs no Close of its own.
 func (c *Client) Admin() *Admin { return c.adm }
 
-// Close closes every Producer and Consumer built from c that is still open,
-// then c's own connections. Records still buffered in a Producer fail with
-// ErrClosed; call Producer.Flush first to wait for them. Close is
-// idempotent.
+// Close closes every Producer, Consumer and GroupConsumer built from c
+// that is still open, then c's own connections. A Producer is closed as
+// Producer.Close does: its buffered records are sent, waiting at most its
+// close timeout, and those that fail are reported to their callbacks and
+// logged (call Producer.Close yourself to get them as an error). A
+// GroupConsumer's running Consume is stopped and the member leaves its
+// group. Close is idempotent.
 func (c *Client) Close() {
 	c.mu.Lock()
 	if c.mu.closed {

@@ -74,6 +74,47 @@ type ConsumerOption func(*consumerConfig)
 type consumerConfig struct {
 	from       Start
 	partitions map[int32]Start // nil: every partition, from `from`
+	isolation  IsolationLevel
+}
+
+// IsolationLevel says whether a consumer sees records of transactions not
+// yet committed (isolation.level).
+type IsolationLevel int8
+
+// The isolation levels, with Kafka's numbers.
+const (
+	// ReadUncommitted returns every record up to the high watermark,
+	// including records of open and aborted transactions (the default).
+	ReadUncommitted IsolationLevel = 0
+	// ReadCommitted returns records only up to the last stable offset,
+	// and drops records of aborted transactions.
+	ReadCommitted IsolationLevel = 1
+)
+
+func (l IsolationLevel) String() string {
+	switch l {
+	case ReadUncommitted:
+		return "read_uncommitted"
+	case ReadCommitted:
+		return "read_committed"
+	}
+	return fmt.Sprintf("IsolationLevel(%d)", int8(l))
+}
+
+func (l IsolationLevel) kgo() (kgo.Opt, error) {
+	switch l {
+	case ReadUncommitted:
+		return kgo.FetchIsolationLevel(kgo.ReadUncommitted()), nil
+	case ReadCommitted:
+		return kgo.FetchIsolationLevel(kgo.ReadCommitted()), nil
+	}
+	return nil, invalidf("isolation level %d", int8(l))
+}
+
+// ConsumeIsolation sets the isolation level; the default is
+// ReadUncommitted.
+func ConsumeIsolation(l IsolationLevel) ConsumerOption {
+	return func(c *consumerConfig) { c.isolation = l }
 }
 
 // ConsumeFrom sets where every partition not given its own start with
@@ -131,6 +172,11 @@ func (c *Client) NewConsumer(topic string, opts ...ConsumerOption) (*Consumer, e
 		// at the oldest record, as auto.offset.reset=earliest.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}
+	iso, err := cfg.isolation.kgo()
+	if err != nil {
+		return nil, fmt.Errorf("new consumer: %w", err)
+	}
+	kopts = append(kopts, iso)
 	if cfg.partitions == nil {
 		kopts = append(kopts, kgo.ConsumeTopics(topic), kgo.ConsumeStartOffset(cfg.from.kgo()))
 	} else {
@@ -181,7 +227,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	c.mu.Lock()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if p.Err != nil && !errors.Is(p.Err, context.Canceled) && !errors.Is(p.Err, context.DeadlineExceeded) {
-			errs = append(errs, fmt.Errorf("consume %q partition %d: %w", p.Topic, p.Partition, p.Err))
+			errs = append(errs, &PartitionError{Op: "consume", Topic: p.Topic, Partition: p.Partition, Offset: -1, Err: p.Err})
 		}
 		for _, kr := range p.Records {
 			c.mu.positions[kr.Partition] = kr.Offset + 1

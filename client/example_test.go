@@ -1,9 +1,10 @@
 package client_test
 
-// Except ExamplePartitionForKey, these examples are compiled by go test
-// but not run (they have no "// Output:" line): they need a running cluster, and samsatest.Start
-// needs a *testing.T that an Example function does not get. See
-// samsatest's tests for the same calls run against a real node.
+// Example and the examples in example_group_test.go run under go test
+// against a node started by samsatest.New, and check their output.
+// ExampleProducer_Produce and ExampleClient_NewConsumer are compiled but
+// not run (they have no "// Output:" line): they show a program talking to
+// a cluster at its usual address.
 
 import (
 	"context"
@@ -20,8 +21,16 @@ import (
 )
 
 func Example() {
+	// A real node for the example; a program would use its cluster's
+	// address: client.WithBootstrap("broker-1:9092").
+	node, err := samsatest.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Close()
+
 	ctx := context.Background()
-	cl, err := client.New(ctx, client.WithBootstrap("127.0.0.1:9092"))
+	cl, err := client.New(ctx, client.WithBootstrap(node.Bootstrap()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -52,6 +61,9 @@ func Example() {
 	for _, r := range recs {
 		fmt.Printf("%s = %s\n", r.Key, r.Value)
 	}
+	// Output:
+	// written at partition 1 offset 0
+	// user-42 = signed up
 }
 
 func ExampleProducer_Produce() {

@@ -114,6 +114,27 @@ type producerConfig struct {
 	linger          time.Duration
 	deliveryTimeout time.Duration
 	onDelivery      func(Record, error)
+	closeTimeout    time.Duration
+	maxBuffered     int
+}
+
+// DefaultCloseTimeout is how long Producer.Close waits for buffered records
+// unless WithCloseTimeout changes it.
+const DefaultCloseTimeout = 30 * time.Second
+
+// WithCloseTimeout sets how long Close waits for buffered records to be
+// delivered before it fails the rest; the default is DefaultCloseTimeout.
+// Zero fails them at once. CloseContext takes its bound from its context
+// instead.
+func WithCloseTimeout(d time.Duration) ProducerOption {
+	return func(c *producerConfig) { c.closeTimeout = d }
+}
+
+// WithMaxBufferedRecords bounds how many records may wait in the producer;
+// Produce and ProduceAsync block while it is full. The default is kgo's
+// (50,000).
+func WithMaxBufferedRecords(n int) ProducerOption {
+	return func(c *producerConfig) { c.maxBuffered = n }
 }
 
 // WithAcks sets the acks level; the default is AcksAll.
@@ -165,8 +186,10 @@ func (c *producerConfig) kgoOpts() ([]kgo.Opt, error) {
 		return nil, invalidf("compression %d", int8(c.compression))
 	case idempotent && c.acks != AcksAll:
 		return nil, invalidf("idempotence needs acks=all, not acks=%s", c.acks)
-	case c.linger < 0 || c.deliveryTimeout < 0:
-		return nil, invalidf("negative linger or delivery timeout")
+	case c.linger < 0 || c.deliveryTimeout < 0 || c.closeTimeout < 0:
+		return nil, invalidf("negative linger, delivery or close timeout")
+	case c.maxBuffered < 0:
+		return nil, invalidf("max buffered records %d", c.maxBuffered)
 	}
 	opts := []kgo.Opt{
 		kgo.RequiredAcks(c.acks.kgo()),
@@ -182,15 +205,26 @@ func (c *producerConfig) kgoOpts() ([]kgo.Opt, error) {
 	if c.deliveryTimeout > 0 {
 		opts = append(opts, kgo.RecordDeliveryTimeout(c.deliveryTimeout))
 	}
+	if c.maxBuffered > 0 {
+		opts = append(opts, kgo.MaxBufferedRecords(c.maxBuffered))
+	}
 	return opts, nil
 }
 
-// DeliveryError is what Flush returns when records given to Produce since
-// the previous Flush failed. It unwraps to the first failure, so
-// errors.Is(err, kerr.…) asks about that one.
+// maxReportedRecords bounds DeliveryError.Records, so that a producer whose
+// records keep failing between two Flushes does not keep them all.
+const maxReportedRecords = 1000
+
+// DeliveryError is what Flush and Close return when records given to
+// Produce or ProduceAsync since the previous Flush failed. It unwraps to
+// the first failure, so errors.Is(err, kerr.…) asks about that one.
 type DeliveryError struct {
 	Failed int   // how many records failed
-	First  error // the first failure, wrapped with its topic and partition
+	First  error // the first failure, a *PartitionError
+	// Records are the failed records, in the order they failed, up to
+	// the first 1,000 (Failed counts them all): write them elsewhere, or
+	// produce them again once the cause is fixed.
+	Records []Record
 }
 
 func (e *DeliveryError) Error() string {
@@ -202,26 +236,36 @@ func (e *DeliveryError) Error() string {
 
 func (e *DeliveryError) Unwrap() error { return e.First }
 
-// Producer writes records. Produce buffers and returns at once; batches go
-// out in the background; Flush waits for them. Records to one partition are
+// Producer writes records. Produce and ProduceAsync buffer and return at
+// once; batches go out in the background; Flush waits for them;
+// ProduceSync waits for its own records. Records to one partition are
 // written in the order given.
+//
+// Every record accepted (Produce or ProduceAsync returned nil) is reported
+// exactly once: to its ProduceAsync callback or to the delivery handler,
+// and, if it failed, in the *DeliveryError of the next Flush or Close.
+// Close never drops a record silently.
 type Producer struct {
-	parent     *Client
-	kcl        *kgo.Client
-	onDelivery func(Record, error)
-	closed     atomic.Bool
-	closeOnce  sync.Once
+	parent       *Client
+	kcl          *kgo.Client
+	onDelivery   func(Record, error)
+	closeTimeout time.Duration
+	promise      func(*kgo.Record, error) // producePromise
+	closed       atomic.Bool
+	closeOnce    sync.Once
+	closeErr     error
 
 	mu struct {
 		sync.Mutex
-		failed int
-		first  error
+		failed  int
+		first   error
+		records []Record
 	}
 }
 
 // NewProducer builds a Producer owned by c.
 func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
-	cfg := producerConfig{acks: AcksAll}
+	cfg := producerConfig{acks: AcksAll, closeTimeout: DefaultCloseTimeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -233,7 +277,8 @@ func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new producer: %w", err)
 	}
-	p := &Producer{parent: c, kcl: kcl, onDelivery: cfg.onDelivery}
+	p := &Producer{parent: c, kcl: kcl, onDelivery: cfg.onDelivery, closeTimeout: cfg.closeTimeout}
+	p.promise = p.producePromise
 	if err := c.adopt(p); err != nil {
 		kcl.Close()
 		return nil, fmt.Errorf("new producer: %w", err)
@@ -251,7 +296,45 @@ func (p *Producer) Produce(ctx context.Context, rec Record) error {
 	if err := p.check(rec); err != nil {
 		return err
 	}
-	p.kcl.Produce(ctx, rec.toKgo(), p.delivered)
+	p.kcl.Produce(ctx, rec.toKgo(), p.promise)
+	return nil
+}
+
+// producePromise is the kgo promise of records given to Produce, bound once in
+// NewProducer so that Produce allocates no closure.
+func (p *Producer) producePromise(kr *kgo.Record, err error) {
+	rec, err := p.delivered(kr, err)
+	if p.onDelivery != nil {
+		p.onDelivery(rec, err)
+	}
+}
+
+// ProduceAsync buffers rec to be sent, as Produce, and calls done once
+// the cluster has acknowledged it — with the record as written (Partition,
+// Offset and Timestamp set) and nil — or once it failed, with a
+// *PartitionError saying where it was going and why. A failure is also
+// counted by the next Flush or Close. The delivery handler is not called
+// for it.
+//
+// It returns an error, and never calls done, only for a record refused
+// before buffering (no topic, bad partition, closed producer). It blocks
+// only while the buffer is full, until ctx is done; canceling ctx fails
+// the record if it has not been sent yet.
+//
+// done runs on the producer's single callback goroutine, in order for
+// records of one partition: it must be quick, and must not call Flush,
+// Close or ProduceSync, which wait for that goroutine. To produce again
+// from done (a retry), use ProduceAsync or Produce.
+func (p *Producer) ProduceAsync(ctx context.Context, rec Record, done func(Record, error)) error {
+	if done == nil {
+		return invalidf("ProduceAsync without a callback: use Produce")
+	}
+	if err := p.check(rec); err != nil {
+		return err
+	}
+	p.kcl.Produce(ctx, rec.toKgo(), func(kr *kgo.Record, err error) {
+		done(p.delivered(kr, err))
+	})
 	return nil
 }
 
@@ -286,39 +369,87 @@ func (p *Producer) ProduceSync(ctx context.Context, recs ...Record) ([]Record, e
 	return out, errors.Join(errs...)
 }
 
-// Flush waits until every record given to Produce so far is written or
-// failed, or ctx is done. It returns a *DeliveryError if any of the records
-// given to Produce since the previous Flush failed, and then forgets them.
+// Flush waits until every record given to Produce or ProduceAsync so far
+// is written or failed, or ctx is done. It returns a *DeliveryError if any
+// of those records failed since the previous Flush, and then forgets them.
 func (p *Producer) Flush(ctx context.Context) error {
 	if err := p.kcl.Flush(ctx); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
+	return p.takeFailures()
+}
+
+// Close stops the producer: as CloseContext, waiting at most the close
+// timeout (WithCloseTimeout, DefaultCloseTimeout by default) for buffered
+// records.
+func (p *Producer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.closeTimeout)
+	defer cancel()
+	return p.CloseContext(ctx)
+}
+
+// CloseContext stops the producer. New records are refused with ErrClosed
+// at once; records already buffered are sent, and CloseContext waits for
+// them until ctx is done. Records still unsent then fail with ErrClosed;
+// requests already in flight are waited for (a few seconds at most), so
+// that no record is reported failed that the cluster may still write.
+//
+// It returns a *DeliveryError for every record given to Produce or
+// ProduceAsync that failed since the previous Flush — including those
+// Close failed — or nil if all were delivered. Each of them has also
+// reached its callback or the delivery handler. Calls after the first
+// return the first call's result.
+func (p *Producer) CloseContext(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		p.closeErr = p.shutdown(ctx)
+		p.parent.release(p)
+	})
+	return p.closeErr
+}
+
+// closeFromParent is Client.Close closing p: as Close, with the failures
+// logged since nobody receives Close's error.
+func (p *Producer) closeFromParent() {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), p.closeTimeout)
+		defer cancel()
+		p.closeErr = p.shutdown(ctx)
+		if p.closeErr != nil {
+			p.parent.cfg.logger.Error().Err(p.closeErr).Msg("client closed with undelivered records")
+		}
+	})
+}
+
+// abortWait bounds how long Close waits for produce requests in flight
+// after it stopped waiting for the buffer to drain.
+const abortWait = 5 * time.Second
+
+func (p *Producer) shutdown(ctx context.Context) error {
+	if p.kcl.Flush(ctx) != nil {
+		// Fail what is unsent; wait for what is in flight to be
+		// answered, so its outcome is known rather than guessed.
+		actx, cancel := context.WithTimeout(context.Background(), abortWait)
+		_ = p.kcl.AbortBufferedRecords(actx)
+		cancel()
+	}
+	// Anything left (a request unanswered after abortWait) fails with
+	// kgo.ErrClientClosed here, reported as ErrClosed.
+	p.kcl.Close()
+	return p.takeFailures()
+}
+
+// takeFailures returns and forgets the failures since the last call.
+func (p *Producer) takeFailures() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mu.failed == 0 {
 		return nil
 	}
-	err := &DeliveryError{Failed: p.mu.failed, First: p.mu.first}
-	p.mu.failed, p.mu.first = 0, nil
+	err := &DeliveryError{Failed: p.mu.failed, First: p.mu.first, Records: p.mu.records}
+	p.mu.failed, p.mu.first, p.mu.records = 0, nil, nil
 	return err
-}
-
-// Close stops the producer. Records not yet written fail with ErrClosed;
-// call Flush first to wait for them. Close is idempotent.
-func (p *Producer) Close() error {
-	p.closeOnce.Do(func() {
-		p.closed.Store(true)
-		p.kcl.Close()
-		p.parent.release(p)
-	})
-	return nil
-}
-
-func (p *Producer) closeFromParent() {
-	p.closeOnce.Do(func() {
-		p.closed.Store(true)
-		p.kcl.Close()
-	})
 }
 
 func (p *Producer) check(r Record) error {
@@ -333,33 +464,33 @@ func (p *Producer) check(r Record) error {
 	return nil
 }
 
-// delivered is the kgo promise for records given to Produce.
-func (p *Producer) delivered(kr *kgo.Record, err error) {
+// delivered converts a kgo outcome for a record given to Produce or
+// ProduceAsync, counting a failure for Flush.
+func (p *Producer) delivered(kr *kgo.Record, err error) (Record, error) {
 	rec := fromKgo(kr)
-	if err != nil {
-		err = produceErr(rec, err)
-		p.mu.Lock()
-		if p.mu.failed == 0 {
-			p.mu.first = err
-		}
-		p.mu.failed++
-		p.mu.Unlock()
+	if err == nil {
+		return rec, nil
 	}
-	if p.onDelivery != nil {
-		p.onDelivery(rec, err)
+	err = produceErr(rec, err)
+	p.mu.Lock()
+	if p.mu.failed == 0 {
+		p.mu.first = err
 	}
+	p.mu.failed++
+	if len(p.mu.records) < maxReportedRecords {
+		p.mu.records = append(p.mu.records, rec)
+	}
+	p.mu.Unlock()
+	return rec, err
 }
 
 // produceErr wraps a delivery failure with where the record was going, and
-// turns kgo's closed-client error into ErrClosed.
+// turns kgo's closed-client and aborting errors into ErrClosed.
 func produceErr(r Record, err error) error {
-	if errors.Is(err, kgo.ErrClientClosed) {
+	if errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, kgo.ErrAborting) {
 		err = fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	if r.Partition >= 0 {
-		return fmt.Errorf("produce to %q partition %d: %w", r.Topic, r.Partition, err)
-	}
-	return fmt.Errorf("produce to %q: %w", r.Topic, err)
+	return &PartitionError{Op: "produce to", Topic: r.Topic, Partition: r.Partition, Offset: -1, Err: err}
 }
 
 // choosingPartitioner sends a record whose Partition is set to that

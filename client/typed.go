@@ -147,20 +147,12 @@ func (tc *TypedConsumer[K, V]) Poll(ctx context.Context) ([]TypedRecord[K, V], e
 	}
 	out := make([]TypedRecord[K, V], 0, len(recs))
 	for _, r := range recs {
-		k, err := tc.ks.Deserialize(r.Topic, r.Key)
-		if err != nil {
-			errs = append(errs, &SerdeError{Topic: r.Topic, Key: true, Partition: r.Partition, Offset: r.Offset, Err: err})
+		tr, serr := decode(tc.ks, tc.vs, r)
+		if serr != nil {
+			errs = append(errs, serr)
 			continue
 		}
-		v, err := tc.vs.Deserialize(r.Topic, r.Value)
-		if err != nil {
-			errs = append(errs, &SerdeError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Err: err})
-			continue
-		}
-		out = append(out, TypedRecord[K, V]{
-			Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-			Key: k, Value: v, Headers: r.Headers, Timestamp: r.Timestamp,
-		})
+		out = append(out, tr)
 	}
 	if len(out) == 0 {
 		out = nil

@@ -24,6 +24,12 @@ func (c *Controller) registry() *protocol.Registry {
 	reg.Register(kmsg.AllocateProducerIDs.Int16(), 0, 0, handle(c.AllocateProducerIDs))
 	reg.Register(kmsg.DescribeQuorum.Int16(), 0, 1, handle(c.DescribeQuorum))
 	reg.Register(kmsg.UnregisterBroker.Int16(), 0, 0, handle(c.UnregisterBroker))
+	reg.Register(kmsg.AlterPartition.Int16(), 0, 3, handle(c.AlterPartition))
+	reg.Register(kmsg.AlterPartitionAssignments.Int16(), 0, 0, handle(c.AlterPartitionReassignments))
+	reg.Register(kmsg.ListPartitionReassignments.Int16(), 0, 0, handle(c.ListPartitionReassignments))
+	reg.Register(kmsg.ElectLeaders.Int16(), 0, 2, handle(c.ElectLeaders))
+	reg.Register(kmsg.AddRaftVoter.Int16(), 0, 1, handle(c.AddRaftVoter))
+	reg.Register(kmsg.RemoveRaftVoter.Int16(), 0, 0, handle(c.RemoveRaftVoter))
 	return reg
 }
 

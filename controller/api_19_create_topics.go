@@ -5,8 +5,8 @@
 // and all topics of a request that pass are created in one log entry.
 // TimeoutMillis is not used: the answer is sent once the entry is
 // committed and applied. Replicas are placed only on registered, unfenced
-// brokers. A replication factor above 1 is refused with
-// INVALID_REPLICATION_FACTOR until partitions are replicated across brokers.
+// brokers; a replication factor above their number is
+// INVALID_REPLICATION_FACTOR.
 
 package controller
 
@@ -185,13 +185,11 @@ func (c *Controller) assignTopic(st *createState, t *kmsg.CreateTopicsRequestTop
 		return nil, errorf(kerr.InvalidPartitions, "at most %d partitions can be created by one request", maxPartitionsPerRequest)
 	case rf <= 0:
 		return nil, errorf(kerr.InvalidReplicationFactor, "the replication factor must be at least 1 (or -1 for the default), not %d", t.ReplicationFactor)
-	case int(rf) > maxReplicationFactor:
-		return nil, errReplicationUnsupported(int(rf))
 	case int(rf) > len(st.brokers):
 		return nil, errorf(kerr.InvalidReplicationFactor,
 			"replication factor %d is larger than the %d available (registered, unfenced) broker(s)", rf, len(st.brokers))
 	}
-	return placeReplicas(st.brokers, randomStart(len(st.brokers)), 0, int(np), int(rf)), nil
+	return placeReplicas(rackAlternated(st.img, st.brokers), randomStart(len(st.brokers)), 0, int(np), int(rf)), nil
 }
 
 // requestConfigs turns a request's config list into a map, refusing null

@@ -94,15 +94,12 @@ func planPartitions(img *metadata.Image, t *kmsg.CreatePartitionsRequestTopic, b
 		return topic, assignment, checkManualAssignment(img, assignment, rf)
 	}
 	brokers := img.UnfencedBrokers()
-	if rf > maxReplicationFactor {
-		return nil, nil, errReplicationUnsupported(rf)
-	}
 	if rf > len(brokers) {
 		return nil, nil, errorf(kerr.InvalidReplicationFactor,
 			"topic %q has replication factor %d, larger than the %d available (registered, unfenced) broker(s)",
 			t.Topic, rf, len(brokers))
 	}
-	return topic, placeReplicas(brokers, randomStart(len(brokers)), have, add, rf), nil
+	return topic, placeReplicas(rackAlternated(img, brokers), randomStart(len(brokers)), have, add, rf), nil
 }
 
 // isInternalTopic names the topics whose partition count the coordinators

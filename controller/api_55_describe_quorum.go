@@ -6,18 +6,30 @@
 // only the leader describes the quorum; other voters answer
 // NOT_LEADER_OR_FOLLOWER with the leader they know.
 //
-// Deliberate deviations: hashicorp/raft does not expose the leader's view
-// of each follower's progress, so a follower's LogEndOffset and timestamps
-// are -1 ("unknown", which the protocol allows); the leader's own
-// LogEndOffset is its last log index. There are no observers: every node
-// with a broker is a voter in this release. Version 2 (directory ids and
-// every voter's listeners) is not served.
+// The voters are the latest Raft configuration's (after AddRaftVoter and
+// RemoveRaftVoter, not the configured bootstrap list); a node being added,
+// which is a Raft non-voter until it has caught up, is listed among the
+// observers. A follower's LogEndOffset is the leader's match index for it
+// and its timestamps (v1) the leader's last successful append or heartbeat
+// and the last time its log matched the leader's end (progress.go): the
+// leader's view, rebuilt when it takes office, so -1 ("unknown", which
+// the protocol allows) until the follower has answered an append in this
+// term. The leader reports its own last log index and the current time.
+//
+// Broker-only nodes follow the metadata log as Raft non-voters
+// (observers.go), so they are listed among the observers, with the same
+// progress as voters. The broker of a combined node shares its voter's
+// log and is listed once, as that voter.
+//
+// Deliberate deviation: version 2 (directory ids and every voter's
+// listeners) is not served.
 
 package controller
 
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -66,17 +78,36 @@ func (c *Controller) describeQuorumPartition(p *kmsg.DescribeQuorumResponseTopic
 		p.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
 	}
+	now := time.Now()
 	for _, s := range f.Configuration().Servers {
 		id, err := strconv.ParseInt(string(s.ID), 10, 32)
-		if err != nil || s.Suffrage != raft.Voter {
+		if err != nil {
 			continue
 		}
 		v := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
 		v.ReplicaID = int32(id)
-		v.LogEndOffset = -1
+		v.LogEndOffset, v.LastFetchTimestamp, v.LastCaughtUpTimestamp = -1, -1, -1
 		if int32(id) == c.cfg.NodeID {
 			v.LogEndOffset = int64(c.raft.LastIndex())
+			v.LastFetchTimestamp, v.LastCaughtUpTimestamp = now.UnixMilli(), now.UnixMilli()
+		} else if fp, ok := c.progress.get(s.ID); ok {
+			if fp.known {
+				v.LogEndOffset = int64(fp.match)
+			}
+			v.LastFetchTimestamp = unixMilliOrUnknown(fp.lastContact)
+			v.LastCaughtUpTimestamp = unixMilliOrUnknown(fp.lastCaughtUp)
 		}
-		p.CurrentVoters = append(p.CurrentVoters, v)
+		if s.Suffrage == raft.Voter {
+			p.CurrentVoters = append(p.CurrentVoters, v)
+		} else {
+			p.Observers = append(p.Observers, v)
+		}
 	}
+}
+
+func unixMilliOrUnknown(t time.Time) int64 {
+	if t.IsZero() {
+		return -1
+	}
+	return t.UnixMilli()
 }

@@ -12,6 +12,13 @@
 //     incarnation per node id, and the old registration is fenced as soon
 //     as gossip shows the new one.
 //   - Features, LogDirs and PreviousBrokerEpoch are accepted and ignored.
+//   - A broker-only node names its Raft transport address in a listener
+//     called RAFT (as AddRaftVoter does). That listener is not
+//     registered; once the registration is committed the node is made a
+//     Raft non-voter (an observer) of the metadata quorum, so that it
+//     follows the metadata log (observers.go), and the broker is answered
+//     only then. A RAFT listener from a node that is a voter is refused
+//     with INVALID_REGISTRATION.
 
 package controller
 
@@ -31,6 +38,13 @@ import (
 // without writing anything.
 func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerRegistrationRequest) (*kmsg.BrokerRegistrationResponse, error) {
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+	raftAddr, listeners, err := brokerRaftListener(req.Listeners)
+	if err == nil && raftAddr != "" {
+		err = c.precheckObserver(req.BrokerID, raftAddr)
+	}
+	if err != nil {
+		return c.registrationRefused(resp, req.BrokerID, err), nil
+	}
 	rec := &metadata.RegisterBrokerRecord{
 		NodeID:        req.BrokerID,
 		IncarnationID: req.IncarnationID,
@@ -40,7 +54,7 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 	if req.Rack != nil {
 		rec.Rack = *req.Rack
 	}
-	for _, l := range req.Listeners {
+	for _, l := range listeners {
 		rec.Listeners = append(rec.Listeners, metadata.Listener{
 			Name: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol,
 		})
@@ -58,20 +72,28 @@ func (c *Controller) BrokerRegistration(ctx context.Context, req *kmsg.BrokerReg
 		}
 		return []metadata.Record{rec}, nil
 	})
+	if err == nil && raftAddr != "" {
+		err = c.ensureObserver(ctx, req.BrokerID, raftAddr)
+	}
 	if err != nil {
-		resp.ErrorCode = errCode(err)
-		resp.BrokerEpoch = -1
-		ev := c.log.Warn()
-		if errors.Is(err, ErrNotController) {
-			ev = c.log.Debug() // the broker tries the next controller
-		}
-		ev.Err(err).Int32("broker", req.BrokerID).Msg("broker registration refused")
-		return resp, nil
+		return c.registrationRefused(resp, req.BrokerID, err), nil
 	}
 	b, _ := img.Broker(req.BrokerID)
 	resp.BrokerEpoch = b.Epoch
 	c.log.Info().Int32("broker", req.BrokerID).Int64("broker_epoch", b.Epoch).Msg("broker registered")
 	return resp, nil
+}
+
+// registrationRefused fills resp with err.
+func (c *Controller) registrationRefused(resp *kmsg.BrokerRegistrationResponse, id int32, err error) *kmsg.BrokerRegistrationResponse {
+	resp.ErrorCode = errCode(err)
+	resp.BrokerEpoch = -1
+	ev := c.log.Warn()
+	if errors.Is(err, ErrNotController) {
+		ev = c.log.Debug() // the broker tries the next controller
+	}
+	ev.Err(err).Int32("broker", id).Msg("broker registration refused")
+	return resp
 }
 
 func sameRegistration(b metadata.Broker, rec *metadata.RegisterBrokerRecord) bool {

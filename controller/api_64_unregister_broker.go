@@ -14,6 +14,10 @@
 // until gossip has fenced it (`samsa broker describe ID`), then
 // decommission it. A broker process that is still running after being
 // unregistered registers again when it restarts.
+//
+// A broker-only node is also removed from the metadata quorum, where it
+// was a Raft non-voter (observers.go); should that fail (a failover), the
+// next active controller removes it.
 
 package controller
 
@@ -50,5 +54,8 @@ func (c *Controller) UnregisterBroker(ctx context.Context, req *kmsg.UnregisterB
 		return resp, nil
 	}
 	c.log.Info().Int32("broker", req.BrokerID).Msg("broker unregistered")
+	if err := c.removeObserver(ctx, req.BrokerID); err != nil {
+		c.log.Warn().Err(err).Int32("broker", req.BrokerID).Msg("unregistered broker not removed from the metadata quorum's non-voters yet")
+	}
 	return resp, nil
 }

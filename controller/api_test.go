@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/metadata"
 )
 
 func createReq(name string, partitions int32, rf int16, configs map[string]string) kmsg.CreateTopicsRequestTopic {
@@ -178,7 +180,7 @@ func TestCreateTopicsRefusals(t *testing.T) {
 	expectCode(t, "bad name", r[1].ErrorCode, r[1].ErrorMessage, kerr.InvalidTopicException, "illegal character")
 	expectCode(t, "collision", r[2].ErrorCode, r[2].ErrorMessage, kerr.InvalidTopicException, "collides")
 	expectCode(t, "0 partitions", r[3].ErrorCode, r[3].ErrorMessage, kerr.InvalidPartitions, "at least 1")
-	expectCode(t, "rf 3", r[4].ErrorCode, r[4].ErrorMessage, kerr.InvalidReplicationFactor, "replication across brokers is not supported yet")
+	expectCode(t, "rf 3", r[4].ErrorCode, r[4].ErrorMessage, kerr.InvalidReplicationFactor, "larger than the 2 available")
 	expectCode(t, "rf 0", r[5].ErrorCode, r[5].ErrorMessage, kerr.InvalidReplicationFactor, "at least 1")
 	expectCode(t, "bad config", r[6].ErrorCode, r[6].ErrorMessage, kerr.InvalidConfig, "retention.ms")
 	expectCode(t, "unknown cleanup policy", r[7].ErrorCode, r[7].ErrorMessage, kerr.InvalidConfig, `must be a list of "delete" and "compact"`)
@@ -188,8 +190,12 @@ func TestCreateTopicsRefusals(t *testing.T) {
 	expectCode(t, "duplicate 2", r[11].ErrorCode, r[11].ErrorMessage, kerr.InvalidRequest, "more than once")
 	expectCode(t, "huge", r[12].ErrorCode, r[12].ErrorMessage, kerr.InvalidPartitions, "at most")
 	expectCode(t, "bad manual", r[15].ErrorCode, r[15].ErrorMessage, kerr.InvalidReplicaAssignment, "not registered")
-	expectCode(t, "rf 2", r[16].ErrorCode, r[16].ErrorMessage, kerr.InvalidReplicationFactor, "replication across brokers is not supported yet")
-	expectCode(t, "manual rf 2", r[17].ErrorCode, r[17].ErrorMessage, kerr.InvalidReplicationFactor, "replication across brokers is not supported yet")
+	if r[16].ErrorCode != 0 || r[16].ReplicationFactor != 2 {
+		t.Errorf("rf 2 on two brokers: %+v", r[16])
+	}
+	if r[17].ErrorCode != 0 || r[17].ReplicationFactor != 2 {
+		t.Errorf("manual rf 2 on two brokers: %+v", r[17])
+	}
 	for _, i := range []int{0, 1, 3, 6} {
 		if r[i].NumPartitions != -1 || r[i].ReplicationFactor != -1 {
 			t.Errorf("failed topic %s reports %d partitions rf %d", r[i].Topic, r[i].NumPartitions, r[i].ReplicationFactor)
@@ -202,7 +208,7 @@ func TestCreateTopicsRefusals(t *testing.T) {
 		!slices.Equal(m.Partitions[0].Replicas, []int32{1}) || !slices.Equal(m.Partitions[1].Replicas, []int32{2}) {
 		t.Errorf("manual assignment: %+v, %+v", r[14], m)
 	}
-	for _, name := range []string{"bad name", "a_b", "zero", "rf3", "badcfg", "twice", "huge", "bad-manual", "rf2", "replicated-manual"} {
+	for _, name := range []string{"bad name", "a_b", "zero", "rf3", "badcfg", "twice", "huge", "bad-manual"} {
 		if _, ok := c.Image().TopicByName(name); ok {
 			t.Errorf("refused topic %q exists", name)
 		}
@@ -293,7 +299,7 @@ func TestCreatePartitions(t *testing.T) {
 	req.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "t2", Count: 2,
 		Assignment: []kmsg.CreatePartitionsRequestTopicAssignment{{Replicas: []int32{1, 2}}}}}
 	resp, _ = c.CreatePartitions(ctx(t), req)
-	expectCode(t, "replicated assignment", resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, kerr.InvalidReplicationFactor, "not supported yet")
+	expectCode(t, "assignment of another replication factor", resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage, kerr.InvalidReplicaAssignment, "the other partitions have 1")
 
 	req.ValidateOnly = true
 	req.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "t", Count: 9}}
@@ -417,8 +423,8 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-// TestPlaceReplicas checks the placement rule for any replication factor
-// (only 1 is accepted today): replica j of partition i is on broker
+// TestPlaceReplicas checks the placement rule for any replication factor:
+// replica j of partition i is on broker
 // (start+i+j) mod n, so leaders spread evenly and no partition has a
 // broker twice; partitions added later continue the rotation.
 func TestPlaceReplicas(t *testing.T) {
@@ -430,6 +436,46 @@ func TestPlaceReplicas(t *testing.T) {
 	}
 	if more := placeReplicas(brokers, 1, 4, 2, 1); !reflect.DeepEqual(more, [][]int32{{5}, {1}}) {
 		t.Fatalf("continued placement = %v", more)
+	}
+}
+
+// TestRackAlternatedPlacement checks rack-aware placement: brokers are
+// ordered so that neighbours are on different racks, so round-robin puts
+// every partition's replicas on distinct racks when racks are balanced,
+// and brokers without racks keep their order.
+func TestRackAlternatedPlacement(t *testing.T) {
+	var recs []metadata.Record
+	racks := map[int32]string{1: "a", 2: "a", 3: "b", 4: "b", 5: "c", 6: "c"}
+	for id := int32(1); id <= 6; id++ {
+		recs = append(recs, &metadata.RegisterBrokerRecord{NodeID: id, BrokerEpoch: int64(id), Rack: racks[id], IncarnationID: [16]byte{byte(id)}})
+	}
+	img, _, err := metadata.Empty().Apply(recs, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := rackAlternated(img, []int32{1, 2, 3, 4, 5, 6})
+	if want := []int32{1, 3, 5, 2, 4, 6}; !slices.Equal(order, want) {
+		t.Fatalf("rack-alternated order %v, want %v", order, want)
+	}
+	for start := range 6 {
+		for i, replicas := range placeReplicas(order, start, 0, 12, 3) {
+			seen := map[string]bool{}
+			for _, id := range replicas {
+				seen[racks[id]] = true
+			}
+			if len(seen) != 3 {
+				t.Fatalf("start %d partition %d: replicas %v on racks %v, want three racks", start, i, replicas, seen)
+			}
+		}
+	}
+	plain, _, err := metadata.Empty().Apply([]metadata.Record{
+		&metadata.RegisterBrokerRecord{NodeID: 1, BrokerEpoch: 1}, &metadata.RegisterBrokerRecord{NodeID: 2, BrokerEpoch: 2},
+	}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rackAlternated(plain, []int32{1, 2}); !slices.Equal(got, []int32{1, 2}) {
+		t.Fatalf("without racks: %v", got)
 	}
 }
 

@@ -35,9 +35,26 @@ type Config struct {
 	// bound address (with 127.0.0.1 for an unspecified host when this node
 	// is the only voter).
 	RaftAdvertiseAddr string
-	// Voters is the initial quorum, used only when the node starts on an
-	// empty DataDir. Empty means this node alone.
+	// Voters is the bootstrap quorum: the voters a brand-new cluster starts
+	// with, written into the Raft log when a voter first starts on an empty
+	// DataDir. Empty means this node alone. Once the log exists, the Raft
+	// configuration in it is authoritative: voters added or removed online
+	// (AddVoter, RemoveVoter) change it, and this list is only consulted to
+	// know the other voters' ids by address before the log says otherwise.
 	Voters []Voter
+	// Join makes this node join an existing quorum instead of bootstrapping
+	// one: on an empty DataDir it writes no Raft configuration and waits
+	// until the active controller adds it (AddVoter). It needs ClusterID.
+	// A node that is not in Voters must join.
+	Join bool
+	// Observer makes this node a broker-only node's follower of the
+	// metadata log: a Raft non-voter that never bootstraps, never votes
+	// and never stands for election (see observers.go). It is added to
+	// the quorum by the active controller when its broker registers with
+	// a RAFT listener, and removed when the broker is unregistered. It
+	// needs ClusterID, excludes Join, must not be in Voters, and serves no
+	// controller listener of its own (ListenAddr should be empty).
+	Observer bool
 	// ClusterID is the expected cluster id. Empty: a new cluster gets a
 	// random one (16 random bytes, base64url, like Kafka); an existing one
 	// keeps its own. Set: a DataDir of another cluster is refused.
@@ -70,6 +87,17 @@ type Config struct {
 	// fences a registered broker that gossip has never reported.
 	LivenessGrace time.Duration
 
+	// AutoLeaderRebalance turns on preferred leader election (Kafka's
+	// auto.leader.rebalance.enable): every LeaderImbalanceCheckInterval
+	// the active controller moves leadership back to each partition's
+	// preferred replica (the first of its replicas) when that replica is
+	// unfenced and in the ISR, for every broker whose share of preferred
+	// partitions it does not lead is above
+	// LeaderImbalancePerBrokerPercentage (see elections.go).
+	AutoLeaderRebalance                bool
+	LeaderImbalanceCheckInterval       time.Duration
+	LeaderImbalancePerBrokerPercentage int
+
 	// TopicConfigDefaults are cluster-wide defaults of topic configs, keyed
 	// by topic config name (retention.ms, not log.retention.ms); they are
 	// reported with source STATIC_BROKER_CONFIG.
@@ -82,18 +110,21 @@ type Config struct {
 // DataDir must still be set.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:                   1,
-		RaftBindAddr:             "0.0.0.0:9094",
-		ListenAddr:               "0.0.0.0:9093",
-		SnapshotThreshold:        8192,
-		SnapshotInterval:         2 * time.Minute,
-		TrailingLogs:             10240,
-		HeartbeatTimeout:         time.Second,
-		ElectionTimeout:          time.Second,
-		DefaultNumPartitions:     1,
-		DefaultReplicationFactor: 1,
-		LivenessGrace:            5 * time.Second,
-		Logger:                   zerolog.Nop(),
+		NodeID:                             1,
+		RaftBindAddr:                       "0.0.0.0:9094",
+		ListenAddr:                         "0.0.0.0:9093",
+		SnapshotThreshold:                  8192,
+		SnapshotInterval:                   2 * time.Minute,
+		TrailingLogs:                       10240,
+		HeartbeatTimeout:                   time.Second,
+		ElectionTimeout:                    time.Second,
+		DefaultNumPartitions:               1,
+		DefaultReplicationFactor:           1,
+		LivenessGrace:                      5 * time.Second,
+		AutoLeaderRebalance:                true,
+		LeaderImbalanceCheckInterval:       300 * time.Second,
+		LeaderImbalancePerBrokerPercentage: 10,
+		Logger:                             zerolog.Nop(),
 	}
 }
 
@@ -121,6 +152,12 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateVoters()...)
+	if c.Join && c.ClusterID == "" {
+		add("joining an existing quorum needs the cluster id: set it to the quorum's")
+	}
+	if c.Observer {
+		errs = append(errs, c.validateObserver()...)
+	}
 	if c.ClusterID != "" && !validClusterID(c.ClusterID) {
 		add("cluster id %q: want 1 to 64 characters from [A-Za-z0-9_-]", c.ClusterID)
 	}
@@ -136,15 +173,17 @@ func (c Config) Validate() error {
 	if c.LivenessGrace < 0 {
 		add("liveness grace %v is negative", c.LivenessGrace)
 	}
+	if c.AutoLeaderRebalance && c.LeaderImbalanceCheckInterval < time.Millisecond {
+		add("leader imbalance check interval %v is below 1ms", c.LeaderImbalanceCheckInterval)
+	}
+	if c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100 {
+		add("leader imbalance per broker percentage %d is not in [0, 100]", c.LeaderImbalancePerBrokerPercentage)
+	}
 	if c.DefaultNumPartitions < 1 {
 		add("default number of partitions %d is below 1", c.DefaultNumPartitions)
 	}
 	if c.DefaultReplicationFactor < 1 {
 		add("default replication factor %d is below 1", c.DefaultReplicationFactor)
-	}
-	if c.DefaultReplicationFactor > maxReplicationFactor {
-		add("default replication factor %d: replication across brokers is not supported yet (at most %d)",
-			c.DefaultReplicationFactor, maxReplicationFactor)
 	}
 	if err := metadata.ValidateTopicConfigs(c.TopicConfigDefaults); err != nil {
 		add("topic config defaults: %v", err)
@@ -172,8 +211,8 @@ func (c Config) validateVoters() []error {
 			errs = append(errs, fmt.Errorf("voter %d address %q: %v", v.ID, v.Addr, err))
 		}
 	}
-	if !self {
-		errs = append(errs, fmt.Errorf("voters do not include this node (%d)", c.NodeID))
+	if !self && !c.Join && !c.Observer {
+		errs = append(errs, fmt.Errorf("voters do not include this node (%d): a node added to a running quorum must join it (controller.quorum.join)", c.NodeID))
 	}
 	if len(c.Voters) > 1 && c.ClusterID == "" {
 		errs = append(errs, errors.New("the cluster id must be configured when there are several voters"))
@@ -215,9 +254,10 @@ func (c Config) selfVoter() (Voter, bool) {
 	return Voter{}, false
 }
 
-// singleVoter reports whether this node is the whole quorum.
+// singleVoter reports whether this node is the whole bootstrap quorum (and
+// does not join another).
 func (c Config) singleVoter() bool {
-	return len(c.Voters) == 0 || (len(c.Voters) == 1 && c.Voters[0].ID == c.NodeID)
+	return !c.Join && !c.Observer && (len(c.Voters) == 0 || (len(c.Voters) == 1 && c.Voters[0].ID == c.NodeID))
 }
 
 func validClusterID(id string) bool {

@@ -15,11 +15,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/rs/zerolog"
 	"github.com/samsa-io/samsa/metadata"
 	"github.com/samsa-io/samsa/protocol"
-	bolt "go.etcd.io/bbolt"
 )
 
 const (
@@ -51,6 +49,11 @@ type Controller struct {
 	// propose is the proposal slot (a one-token semaphore, so that waiting
 	// for it can be cancelled).
 	propose chan struct{}
+	// reconfig is the quorum-change slot: one AddVoter or RemoveVoter at a
+	// time (a one-token semaphore).
+	reconfig chan struct{}
+	// progress is the leader's view of each follower's replication.
+	progress *progressTracker
 	// active is true while this node is the Raft leader and its image has
 	// caught up with every entry of earlier terms (after a barrier).
 	active atomic.Bool
@@ -62,6 +65,12 @@ type Controller struct {
 	// nanoseconds); becameActive wakes the liveness loop then.
 	activeAt     atomic.Int64
 	becameActive chan struct{}
+	// wasVoter is whether the latest configuration seen has this node as a
+	// voter (to log its removal once).
+	wasVoter atomic.Bool
+	// observing is set once a configuration lists this observer
+	// (Config.Observer) as a non-voter.
+	observing atomic.Bool
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -77,9 +86,13 @@ type Controller struct {
 
 	// Set by Start, released by Close.
 	clusterID string
-	store     *raftboltdb.BoltStore
+	dirID     dirID
+	store     *closableStore
+	snaps     raft.SnapshotStore
+	existing  bool // the Raft stores held state when opened
+	book      *dirBook
 	stream    *streamLayer
-	transport *raft.NetworkTransport
+	transport *trackingTransport
 	raft      *raft.Raft
 	ln        net.Listener
 	server    *protocol.Server
@@ -97,11 +110,15 @@ func New(cfg Config) (*Controller, error) {
 		log:          log,
 		fsm:          newFSM(log),
 		propose:      make(chan struct{}, 1),
+		reconfig:     make(chan struct{}, 1),
+		progress:     newProgressTracker(),
 		ready:        make(chan struct{}),
 		becameActive: make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 	}
 	c.reg = c.registry()
+	onConfig := c.configurationChanged
+	c.fsm.onConfig.Store(&onConfig)
 	return c, nil
 }
 
@@ -138,17 +155,38 @@ func (c *Controller) Start(ctx context.Context) error {
 // concurrent Close waits for it and then releases what it opened.
 func (c *Controller) setupLocked() error {
 	raftDir := filepath.Join(c.cfg.DataDir, "raft")
-	_, statErr := os.Stat(filepath.Join(raftDir, "raft.db"))
 	if err := os.MkdirAll(raftDir, 0o755); err != nil {
 		return fmt.Errorf("controller: create %s: %w", raftDir, err)
 	}
-	meta, err := loadOrCreateMeta(c.cfg, errors.Is(statErr, os.ErrNotExist))
+	_, dbErr := os.Stat(filepath.Join(raftDir, "raft.db"))
+	_, metaErr := os.Stat(filepath.Join(c.cfg.DataDir, metaFile))
+	if dbErr != nil && !errors.Is(dbErr, os.ErrNotExist) {
+		return fmt.Errorf("controller: %w", dbErr)
+	}
+	state := raftAbsent
+	if dbErr == nil || errors.Is(metaErr, os.ErrNotExist) {
+		// raft.db is created before meta.properties is first written, so
+		// that a crash in between never looks like a lost log.
+		if err := c.openStores(raftDir); err != nil {
+			return err
+		}
+		if state = raftEmpty; c.existing {
+			state = raftPresent
+		}
+	}
+	meta, err := loadOrCreateMeta(c.cfg, state)
 	if err != nil {
 		return err
 	}
 	c.clusterID = meta.ClusterID
+	c.dirID = meta.DirectoryID
 	c.log = c.log.With().Str("cluster", meta.ClusterID).Logger()
-	if err := c.openRaft(raftDir); err != nil {
+	if c.store == nil {
+		if err := c.openStores(raftDir); err != nil {
+			return err
+		}
+	}
+	if err := c.openRaft(); err != nil {
 		return err
 	}
 	if err := c.startListener(); err != nil {
@@ -156,11 +194,24 @@ func (c *Controller) setupLocked() error {
 	}
 	c.wg.Add(1)
 	go c.leadershipLoop()
+	if c.cfg.Observer {
+		// Never the active controller: none of its loops has work.
+		c.log.Info().Str("raft_addr", string(c.transport.LocalAddr())).Str("directory_id", c.dirID.String()).
+			Msg("following the metadata log as a raft non-voter (observer)")
+		return nil
+	}
 	if c.cfg.Liveness != nil {
 		c.wg.Add(1)
 		go c.livenessLoop()
 	}
-	c.log.Info().Str("raft_addr", string(c.transport.LocalAddr())).Str("listen_addr", c.ListenAddr()).Msg("controller started")
+	c.wg.Add(1)
+	go c.reassignLoop()
+	if c.cfg.AutoLeaderRebalance {
+		c.wg.Add(1)
+		go c.rebalanceLoop()
+	}
+	c.log.Info().Str("raft_addr", string(c.transport.LocalAddr())).Str("listen_addr", c.ListenAddr()).
+		Str("directory_id", c.dirID.String()).Msg("controller started")
 	return nil
 }
 
@@ -221,20 +272,27 @@ func (c *Controller) WaitReady(ctx context.Context) error {
 	}
 }
 
-// refusedByQuorum returns an error when enough voters refused this node
-// that the rest cannot form a majority with it.
+// refusedByQuorum returns an error when a voter says this node lost its
+// log, or when enough voters refused this node that the rest cannot form a
+// majority with it.
 func (c *Controller) refusedByQuorum() error {
 	if c.stream == nil || c.cfg.singleVoter() {
 		return nil
 	}
+	if r := c.stream.lostLog(); r != nil {
+		return lostLogError(r.Msg, c.cfg.NodeID)
+	}
 	refusals := c.stream.refusals()
 	for _, r := range refusals {
-		if r.duplicateID() {
+		switch {
+		case r.duplicateID():
 			return fmt.Errorf("%w: %v", ErrNodeIDMismatch, r)
+		case r.lostLog():
+			return lostLogError(r.Error(), c.cfg.NodeID)
 		}
 	}
-	n := len(c.cfg.Voters)
-	if n-len(refusals) >= n/2+1 {
+	n := c.voterCount()
+	if n == 0 || n-len(refusals) >= n/2+1 {
 		return nil
 	}
 	sentinel := ErrNodeIDMismatch
@@ -250,39 +308,60 @@ func (c *Controller) refusedByQuorum() error {
 		sentinel, len(refusals), n, strings.Join(msgs, "; "))
 }
 
-func (c *Controller) openRaft(raftDir string) error {
+// openRaft starts Raft on the opened stores. A node with no Raft state
+// bootstraps the configured voters, unless it joins an existing quorum
+// (Config.Join), or the other voters say it was one of them before it
+// lost its log (preflight).
+// voterCount is the number of voters in the latest Raft configuration, or
+// in the bootstrap list before the log has one; 0 for a joining node that
+// has not been added yet.
+func (c *Controller) voterCount() int {
+	if c.raft != nil {
+		if f := c.raft.GetConfiguration(); f.Error() == nil && len(f.Configuration().Servers) > 0 {
+			return len(voterIDs(f.Configuration()))
+		}
+	}
+	if c.cfg.Join || c.cfg.Observer {
+		return 0
+	}
+	return len(c.cfg.Voters)
+}
+
+func (c *Controller) openRaft() error {
 	hl := newHclogAdapter(c.log.With().Str("subsystem", "raft").Logger())
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(raftDir, "raft.db"),
-		BoltOptions: &bolt.Options{Timeout: time.Second},
-	})
-	if err != nil {
-		return fmt.Errorf("controller: open raft log %s: %w", raftDir, err)
-	}
-	c.store = store
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hl)
-	if err != nil {
-		return fmt.Errorf("controller: open snapshot store: %w", err)
-	}
 	if err := c.openTransport(hl); err != nil {
 		return err
 	}
 	rc := c.raftConfig(hl)
-	existing, err := raft.HasExistingState(store, store, snaps)
-	if err != nil {
-		return fmt.Errorf("controller: inspect raft state: %w", err)
+	if !c.existing && !c.cfg.Join && !c.cfg.Observer {
+		if !c.cfg.singleVoter() {
+			if err := c.preflight(); err != nil {
+				return err
+			}
+		}
+		// Written to the stores before Raft starts, so that nothing a
+		// peer replicates meanwhile can race with it.
+		conf := c.bootstrapConfiguration()
+		if err := raft.BootstrapCluster(rc, c.store, c.store, c.snaps, c.transport, conf); err != nil {
+			return fmt.Errorf("controller: bootstrap raft configuration: %w", err)
+		}
+		c.log.Info().Int("voters", len(conf.Servers)).Msg("raft quorum bootstrapped")
 	}
-	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, c.transport)
+	var err error
+	c.raft, err = raft.NewRaft(rc, c.fsm, c.store, c.store, c.snaps, c.transport)
 	if err != nil {
 		return fmt.Errorf("controller: start raft: %w", err)
 	}
-	if existing {
-		return nil
+	c.transport.raft.Store(c.raft)
+	if conf := c.raft.GetConfiguration(); conf.Error() == nil {
+		c.configurationChanged(conf.Configuration())
 	}
-	if err := c.raft.BootstrapCluster(c.bootstrapConfiguration()).Error(); err != nil {
-		return fmt.Errorf("controller: bootstrap raft configuration: %w", err)
+	switch {
+	case c.cfg.Observer && !c.existing:
+		c.log.Info().Msg("waiting to be added to the metadata quorum as a non-voter (the active controller adds this node when its broker registers)")
+	case c.cfg.Join && !c.existing:
+		c.log.Info().Msg("waiting to be added to the controller quorum (samsa cluster add-controller)")
 	}
-	c.log.Info().Int("voters", len(c.bootstrapConfiguration().Servers)).Msg("raft quorum bootstrapped")
 	return nil
 }
 
@@ -298,9 +377,13 @@ func (c *Controller) openTransport(hl *hclogAdapter) error {
 	if err != nil {
 		return fmt.Errorf("controller: raft transport on %s: %w", c.cfg.RaftBindAddr, err)
 	}
-	c.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: c.stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
-	})
+	c.stream.dir, c.stream.book, c.stream.observer = c.dirID, c.book, c.cfg.Observer
+	c.transport = &trackingTransport{
+		NetworkTransport: raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: c.stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
+		}),
+		progress: c.progress,
+	}
 	if self, ok := c.cfg.selfVoter(); ok && !c.cfg.singleVoter() {
 		if err := c.stream.verifySelf(self.Addr, c.stop); err != nil {
 			return fmt.Errorf("controller: %w", err)
@@ -319,6 +402,10 @@ func (c *Controller) raftConfig(hl *hclogAdapter) *raft.Config {
 	rc.SnapshotThreshold = c.cfg.SnapshotThreshold
 	rc.SnapshotInterval = c.cfg.SnapshotInterval
 	rc.TrailingLogs = c.cfg.TrailingLogs
+	// A voter removed from the quorum keeps running as a follower that
+	// takes no part in elections, rather than shutting Raft down under the
+	// node's other components.
+	rc.ShutdownOnRemove = false
 	return rc
 }
 
@@ -404,6 +491,7 @@ func (c *Controller) leadershipLoop() {
 		case leader := <-leaderCh:
 			c.active.Store(false)
 			if leader {
+				c.progress.reset()
 				c.becomeActive()
 			} else {
 				c.log.Info().Msg("lost leadership; no longer the active controller")
@@ -441,6 +529,7 @@ func (c *Controller) becomeActive() {
 		c.log.Error().Str("log_cluster", got).Msg("the metadata log belongs to another cluster than meta.properties")
 	}
 	c.readyOnce.Do(func() { close(c.ready) })
+	c.forgetUnregisteredObservers()
 }
 
 // commit runs decide on the latest image and commits the records it

@@ -310,6 +310,8 @@ func TestConfigValidate(t *testing.T) {
 		"zero partitions":      func(c *Config) { c.DefaultNumPartitions = 0 },
 		"bad topic default":    func(c *Config) { c.TopicConfigDefaults = map[string]string{"retention.ms": "x"} },
 		"election < heartbeat": func(c *Config) { c.ElectionTimeout = c.HeartbeatTimeout / 2 },
+		"zero imbalance check": func(c *Config) { c.LeaderImbalanceCheckInterval = 0 },
+		"imbalance over 100%":  func(c *Config) { c.LeaderImbalancePerBrokerPercentage = 101 },
 	}
 	for name, mod := range cases {
 		cfg := good

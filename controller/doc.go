@@ -5,18 +5,43 @@
 // the controller listener, where brokers and admin clients send the
 // controller's Kafka APIs (CreateTopics, DeleteTopics, CreatePartitions,
 // AlterConfigs, IncrementalAlterConfigs, BrokerRegistration,
-// AllocateProducerIds, DescribeQuorum).
+// AllocateProducerIds, DescribeQuorum, AddRaftVoter, RemoveRaftVoter,
+// AlterPartition, ElectLeaders, AlterPartitionReassignments,
+// ListPartitionReassignments).
 //
 // With several voters, every Raft connection starts with a handshake that
 // refuses a node of another cluster or one started with another voter's
 // id (raft_transport.go). On the active controller, the liveness loop
 // (liveness.go) turns gossip's view of the nodes (Config.Liveness) into
 // FenceBroker and UnfenceBroker records and keeps partition leaders on
-// unfenced brokers.
+// unfenced brokers (from outside the ISR only for topics with
+// unclean.leader.election.enable); with Config.AutoLeaderRebalance a
+// second loop hands leadership back to preferred replicas every
+// LeaderImbalanceCheckInterval (elections.go), and the reassignment loop
+// completes partition reassignments once their target replicas are in
+// sync (reassign.go).
 //
-// It owns DataDir: meta.properties (the cluster and node ids the directory
-// belongs to; a directory of another cluster or node is refused), and
-// raft/ (raft.db and snapshots/). It imports metadata, for the records and
+// A broker-only node runs a Controller with Config.Observer: a Raft
+// non-voter (the analogue of a KRaft observer) that applies the committed
+// log to its own image with the same FSM and snapshots, never bootstraps,
+// never votes or stands for election, and serves no controller listener.
+// The active controller adds it to the quorum when its broker registers
+// with a RAFT listener and removes it when the broker is unregistered
+// (observers.go).
+//
+// Config.Voters only bootstraps a new cluster; afterwards the Raft
+// configuration is authoritative, changed online by AddVoter and
+// RemoveVoter (membership.go); a node added that way starts with
+// Config.Join and never bootstraps. Each data directory has a directory
+// id, exchanged in the handshake, so that a voter that lost its log is
+// refused rather than let back in empty (membership.go); a corrupt raft.db
+// is refused at start. The leader's view of each follower's progress comes
+// from the transport (progress.go).
+//
+// It owns DataDir: meta.properties (the cluster, node and directory ids
+// the directory belongs to; a directory of another cluster or node is
+// refused), and raft/ (raft.db, which also keeps the peers' directory
+// ids, and snapshots/). It imports metadata, for the records and
 // the image, and protocol, for the listener; it never reaches into broker
 // state.
 //
@@ -47,8 +72,9 @@
 // Image returns the latest image without locking; images are immutable.
 // Subscribe delivers every image with its delta, in apply order, from a
 // single publisher goroutine, so Raft never waits for a subscriber.
-// The liveness loop is one more goroutine, started with the others and
-// stopped by Close; it commits through the same proposal slot.
+// The liveness, rebalance and reassignment loops are goroutines started
+// with the others and stopped by Close; they commit through the same
+// proposal slot.
 // The Controller's methods are safe for concurrent use. Close is idempotent
 // and returns after every goroutine the controller started has exited:
 // the listener first (in-flight requests finish), then Raft, then the

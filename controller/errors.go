@@ -20,6 +20,15 @@ var (
 	// at its address (node.id or controller.quorum.voters is wrong). The
 	// node refuses to start.
 	ErrNodeIDMismatch = errors.New("controller: node id mismatch")
+	// ErrLogLost: this node was a voter, but its Raft log (and with it
+	// every vote it cast and every entry it acknowledged) is gone: its data
+	// directory, or raft.db, was wiped or replaced. Rejoining as the same
+	// voter with an empty log could let two leaders be elected in one term
+	// and lose committed metadata, so the node refuses to start; the
+	// operator removes it from the quorum and adds it back as a new member.
+	ErrLogLost = errors.New("controller: raft log lost")
+	// ErrCorruptLog: raft.db cannot be read. The node refuses to start.
+	ErrCorruptLog = errors.New("controller: raft log corrupt")
 	// ErrNotController wraps kerr.NotController: this node is not the
 	// active controller (the Raft leader), or stopped being it before the
 	// operation committed.

@@ -35,6 +35,10 @@ type fsm struct {
 	}
 
 	restores atomic.Int64 // snapshots restored, for tests
+
+	// onConfig is called with every committed Raft configuration
+	// (StoreConfiguration, membership.go).
+	onConfig atomic.Pointer[func(raft.Configuration)]
 }
 
 // applyResult is what Apply returns through raft's ApplyFuture.Response.

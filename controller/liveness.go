@@ -26,8 +26,11 @@ package controller
 //     that may lead again without losing data). A partition without a
 //     leader gets the first unfenced ISR member in replica order; with
 //     replication factor 1 that means it is leaderless while its broker
-//     is fenced and led by it again once it is unfenced. Leaders are only
-//     ever chosen from the ISR (no unclean election).
+//     is fenced and led by it again once it is unfenced. Leaders are
+//     chosen from the ISR, except for a topic with
+//     unclean.leader.election.enable: when every ISR member is fenced, its
+//     first unfenced replica in replica order leads with ISR = [itself],
+//     losing what only the fenced members had (the operator's choice).
 
 import (
 	"context"
@@ -66,8 +69,9 @@ type livenessChange struct {
 // livenessRecords returns the records that bring img in line with the
 // member table, and the decisions they carry. fenceUnknown says whether a
 // broker gossip has never reported may be fenced yet; waiting reports
-// whether such a broker was spared only for that reason.
-func livenessRecords(img *metadata.Image, members map[int32]MemberState, fenceUnknown bool) (recs []metadata.Record, changes []livenessChange, waiting bool) {
+// whether such a broker was spared only for that reason. unclean says
+// whether a topic allows unclean leader election (nil: none does).
+func livenessRecords(img *metadata.Image, members map[int32]MemberState, fenceUnknown bool, unclean func(*metadata.Topic) bool) (recs []metadata.Record, changes []livenessChange, waiting bool) {
 	fenced := map[int32]bool{}
 	for _, b := range img.Brokers() {
 		m, known := members[b.ID]
@@ -101,8 +105,9 @@ func livenessRecords(img *metadata.Image, members map[int32]MemberState, fenceUn
 		return f || !registered
 	}
 	for _, t := range img.Topics() {
+		allowUnclean := unclean != nil && unclean(t)
 		for _, p := range t.Partitions {
-			if rec := electLeader(t.ID, p, isFenced); rec != nil {
+			if rec := electLeader(t.ID, p, isFenced, allowUnclean); rec != nil {
 				recs = append(recs, rec)
 			}
 		}
@@ -111,8 +116,10 @@ func livenessRecords(img *metadata.Image, members map[int32]MemberState, fenceUn
 }
 
 // electLeader returns the change that keeps a partition's leader and ISR
-// off fenced brokers, or nil when none is needed.
-func electLeader(topicID [16]byte, p metadata.Partition, fenced func(int32) bool) *metadata.PartitionChangeRecord {
+// off fenced brokers, or nil when none is needed. With unclean, a
+// partition whose ISR members are all fenced is led by its first unfenced
+// replica, alone in the ISR.
+func electLeader(topicID [16]byte, p metadata.Partition, fenced func(int32) bool, unclean bool) *metadata.PartitionChangeRecord {
 	isr := make([]int32, 0, len(p.ISR))
 	for _, r := range p.ISR {
 		if !fenced(r) {
@@ -121,6 +128,9 @@ func electLeader(topicID [16]byte, p metadata.Partition, fenced func(int32) bool
 	}
 	if len(isr) == 0 {
 		isr = p.ISR // the last in-sync replicas stay, to lead again
+		if r, ok := firstUnfenced(p.Replicas, fenced); ok && unclean {
+			isr = []int32{r}
+		}
 	}
 	leader := p.Leader
 	if leader == metadata.NoLeader || fenced(leader) || !slices.Contains(isr, leader) {
@@ -177,7 +187,7 @@ func (c *Controller) livenessLoop() {
 // returns when to look again without a change (0: only on a change).
 func (c *Controller) applyLiveness(members map[int32]MemberState) time.Duration {
 	graceLeft := c.cfg.LivenessGrace - time.Since(time.Unix(0, c.activeAt.Load()))
-	recs, _, waiting := livenessRecords(c.fsm.Image(), members, graceLeft <= 0)
+	recs, _, waiting := livenessRecords(c.fsm.Image(), members, graceLeft <= 0, c.uncleanElection)
 	if len(recs) == 0 {
 		if waiting {
 			return graceLeft
@@ -185,8 +195,10 @@ func (c *Controller) applyLiveness(members map[int32]MemberState) time.Duration 
 		return 0
 	}
 	var changes []livenessChange
+	var before *metadata.Image
 	_, err := c.commit(context.Background(), func(img *metadata.Image) ([]metadata.Record, error) {
-		recs, changes, _ = livenessRecords(img, members, graceLeft <= 0)
+		before = img
+		recs, changes, _ = livenessRecords(img, members, graceLeft <= 0, c.uncleanElection)
 		return recs, nil
 	})
 	if err != nil {
@@ -204,6 +216,7 @@ func (c *Controller) applyLiveness(members map[int32]MemberState) time.Duration 
 		}
 		c.log.Info().Int32("broker", ch.broker).Int64("broker_epoch", ch.epoch).Str("reason", ch.reason).Msg(msg)
 	}
+	c.logElections(before, recs, "broker fencing", false)
 	if moved := len(recs) - len(changes); moved > 0 {
 		c.log.Info().Int("partitions", moved).Msg("partition leaders and ISRs changed to follow broker fencing")
 	}

@@ -126,7 +126,7 @@ func TestLivenessRecords(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			recs, changes, waiting := livenessRecords(img, c.members, c.fenceUnknown)
+			recs, changes, waiting := livenessRecords(img, c.members, c.fenceUnknown, nil)
 			var got want
 			got.waiting = waiting
 			got.leaders, got.isrs = map[int32]int32{}, map[int32][]int32{}
@@ -167,7 +167,7 @@ func TestLivenessRecords(t *testing.T) {
 			if err != nil {
 				t.Fatalf("records do not apply: %v", err)
 			}
-			if again, _, _ := livenessRecords(next, c.members, c.fenceUnknown); len(again) != 0 {
+			if again, _, _ := livenessRecords(next, c.members, c.fenceUnknown, nil); len(again) != 0 {
 				t.Fatalf("not converged: %d more records", len(again))
 			}
 		})

@@ -23,18 +23,51 @@ const metaVersion = 1
 type dirMeta struct {
 	ClusterID string
 	NodeID    int32
+	// DirectoryID identifies this incarnation of the data directory, as
+	// Kafka's directory.id (KIP-858, KIP-853) does: a wiped or replaced
+	// directory gets a new one, so the other voters can tell that the
+	// node lost its Raft log (see raft_transport.go).
+	DirectoryID dirID
 }
 
+// dirID is a data directory's id; zero means unknown.
+type dirID [16]byte
+
+func (d dirID) String() string { return base64.RawURLEncoding.EncodeToString(d[:]) }
+
+func (d dirID) isZero() bool { return d == dirID{} }
+
+func newDirID() (dirID, error) {
+	var d dirID
+	for d.isZero() {
+		if _, err := rand.Read(d[:]); err != nil {
+			return d, fmt.Errorf("generate directory id: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// raftState says what DataDir/raft holds.
+type raftState int
+
+const (
+	raftAbsent  raftState = iota // no raft.db at all
+	raftEmpty                    // raft.db without Raft state (never bootstrapped or joined)
+	raftPresent                  // a Raft log, configuration or snapshot
+)
+
 // loadOrCreateMeta reads DataDir/meta.properties, or writes it on a fresh
-// directory, and checks it against the configuration. freshRaft reports
-// whether DataDir holds no Raft state: a directory with Raft state but no
-// meta.properties is refused rather than guessed at.
-func loadOrCreateMeta(cfg Config, freshRaft bool) (dirMeta, error) {
+// directory, and checks it against the configuration. A directory with
+// Raft state but no meta.properties is refused rather than guessed at;
+// one whose meta.properties survived but whose raft.db did not lost its
+// log (ErrLogLost), unless this node joins a quorum as a new member or is
+// an observer: it then gets a new directory id.
+func loadOrCreateMeta(cfg Config, state raftState) (dirMeta, error) {
 	path := filepath.Join(cfg.DataDir, metaFile)
 	m, err := readMeta(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if !freshRaft {
+		if state == raftPresent {
 			return dirMeta{}, fmt.Errorf("%w: %s holds Raft state but no %s", ErrDataDirMismatch, cfg.DataDir, metaFile)
 		}
 		m = dirMeta{ClusterID: cfg.ClusterID, NodeID: cfg.NodeID}
@@ -42,6 +75,9 @@ func loadOrCreateMeta(cfg Config, freshRaft bool) (dirMeta, error) {
 			if m.ClusterID, err = newClusterID(); err != nil {
 				return dirMeta{}, err
 			}
+		}
+		if m.DirectoryID, err = newDirID(); err != nil {
+			return dirMeta{}, err
 		}
 		return m, writeMeta(path, m)
 	case err != nil:
@@ -53,6 +89,25 @@ func loadOrCreateMeta(cfg Config, freshRaft bool) (dirMeta, error) {
 	}
 	if m.NodeID != cfg.NodeID {
 		return dirMeta{}, fmt.Errorf("%w: %s belongs to node %d, this is node %d", ErrDataDirMismatch, cfg.DataDir, m.NodeID, cfg.NodeID)
+	}
+	renew := m.DirectoryID.isZero() // written by a release without directory ids
+	if state == raftAbsent && !cfg.singleVoter() {
+		// An observer never voted: a lost log is harmless, the leader
+		// sends it again.
+		if !cfg.Join && !cfg.Observer {
+			return dirMeta{}, fmt.Errorf("%w: %s exists but %s does not: this node's Raft log was deleted, so it must not rejoin the quorum as the voter it was (it may have voted or acknowledged entries it no longer has). "+
+				"Remove it from the quorum (samsa cluster remove-controller --id %d), then start it with controller.quorum.join=true and add it back (samsa cluster add-controller --id %d --address <raft address>)",
+				ErrLogLost, path, filepath.Join(cfg.DataDir, "raft", "raft.db"), cfg.NodeID, cfg.NodeID)
+		}
+		renew = true // a new member (or observer): a new incarnation of the directory
+	}
+	if renew {
+		if m.DirectoryID, err = newDirID(); err != nil {
+			return dirMeta{}, err
+		}
+		if err := writeMeta(path, m); err != nil {
+			return dirMeta{}, err
+		}
 	}
 	return m, nil
 }
@@ -82,14 +137,22 @@ func readMeta(path string) (dirMeta, error) {
 	if err != nil || props["cluster.id"] == "" {
 		return dirMeta{}, fmt.Errorf("%w: %s: missing or bad node.id or cluster.id", ErrDataDirMismatch, path)
 	}
-	return dirMeta{ClusterID: props["cluster.id"], NodeID: int32(id)}, nil
+	m := dirMeta{ClusterID: props["cluster.id"], NodeID: int32(id)}
+	if v := props["directory.id"]; v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil || len(b) != len(m.DirectoryID) {
+			return dirMeta{}, fmt.Errorf("%w: %s: bad directory.id %q", ErrDataDirMismatch, path, v)
+		}
+		m.DirectoryID = dirID(b)
+	}
+	return m, nil
 }
 
 // writeMeta writes the file atomically: a synced temporary file renamed
 // over the target, then the directory synced.
 func writeMeta(path string, m dirMeta) error {
-	content := fmt.Sprintf("# Written by samsa on first start. Do not edit.\nversion=%d\nnode.id=%d\ncluster.id=%s\n",
-		metaVersion, m.NodeID, m.ClusterID)
+	content := fmt.Sprintf("# Written by samsa on first start. Do not edit.\nversion=%d\nnode.id=%d\ncluster.id=%s\ndirectory.id=%s\n",
+		metaVersion, m.NodeID, m.ClusterID, m.DirectoryID)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -9,24 +9,44 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// maxReplicationFactor is the largest replication factor a topic may have.
-// Partitions are not replicated across brokers yet: a follower would never
-// fetch, so a topic with more than one replica is refused rather than
-// created with replicas that are never in sync. The next release lifts it.
-const maxReplicationFactor = 1
-
-// errReplicationUnsupported is the answer to a replication factor above
-// maxReplicationFactor.
-func errReplicationUnsupported(rf int) error {
-	return errorf(kerr.InvalidReplicationFactor,
-		"replication factor %d: replication across brokers is not supported yet (at most %d replica per partition)", rf, maxReplicationFactor)
-}
-
 // maxPartitionsPerRequest bounds the partitions one request may create, so
 // that a hostile or mistaken request cannot build a huge log entry.
 const maxPartitionsPerRequest = 10000
 
-// placeReplicas assigns replicas round-robin over brokers (sorted ids) from
+// rackAlternated orders brokers (sorted ids) so that consecutive entries
+// are on different racks where possible: racks are taken in name order,
+// and the list takes the first broker of every rack, then the second of
+// every rack, and so on (Kafka's rack-alternated list). Brokers without a
+// rack form one group of their own. With no racks set, or one, the order
+// is unchanged. Round-robin placement over this list puts the replicas of
+// a partition on as many racks as there are, when racks are balanced.
+func rackAlternated(img *metadata.Image, brokers []int32) []int32 {
+	byRack := map[string][]int32{}
+	for _, id := range brokers {
+		b, _ := img.Broker(id)
+		byRack[b.Rack] = append(byRack[b.Rack], id)
+	}
+	if len(byRack) <= 1 {
+		return brokers
+	}
+	racks := make([]string, 0, len(byRack))
+	for r := range byRack {
+		racks = append(racks, r)
+	}
+	slices.Sort(racks)
+	out := make([]int32, 0, len(brokers))
+	for i := 0; len(out) < len(brokers); i++ {
+		for _, r := range racks {
+			if i < len(byRack[r]) {
+				out = append(out, byRack[r][i])
+			}
+		}
+	}
+	return out
+}
+
+// placeReplicas assigns replicas round-robin over brokers (sorted ids, or
+// rackAlternated) from
 // a start offset: replica j of partition i goes to broker
 // (start+i+j) mod n, so leaders (replica 0) spread evenly and no partition
 // has a broker twice. first is the id of the first partition placed, so
@@ -76,9 +96,6 @@ func checkManualAssignment(img *metadata.Image, assignment [][]int32, rf int) er
 	for p, replicas := range assignment {
 		if len(replicas) == 0 {
 			return errorf(kerr.InvalidReplicaAssignment, "partition %d has no replicas", p)
-		}
-		if len(replicas) > maxReplicationFactor {
-			return errReplicationUnsupported(len(replicas))
 		}
 		if rf > 0 && len(replicas) != rf {
 			return errorf(kerr.InvalidReplicaAssignment,

@@ -223,8 +223,13 @@ func resolveIP(host string) (string, error) {
 
 // joinLoop joins the seeds until one answers (at start they may not be up
 // yet; a node that others joined meanwhile is not thereby connected to
-// the seeds' group), and joins them again whenever this node finds itself
-// alone (after losing every other member).
+// the seeds' group), and joins them again whenever fewer members are alive
+// here than there are other seeds. That covers a node that lost every
+// other member and, after a network partition heals, both sides: each has
+// declared the other dead and memberlist never probes a dead node, so
+// without a join the views merge only at the next full state exchange
+// (30 s). A join of a seed that is alive is one push-pull exchange, and
+// one that is still unreachable fails quickly.
 func (g *Gossip) joinLoop() {
 	defer g.wg.Done()
 	seeds := g.otherSeeds()
@@ -235,13 +240,15 @@ func (g *Gossip) joinLoop() {
 	backoff := rejoinMin
 	for {
 		wait := rejoinCheck
-		if !joined || g.ml.NumMembers() <= 1 {
+		if !joined || g.ml.NumMembers()-1 < len(seeds) {
 			n, err := g.ml.Join(seeds)
 			if n == 0 {
 				g.log.Debug().Err(err).Strs("seeds", seeds).Msg("no gossip seed reachable yet; retrying")
 				wait, backoff = backoff, min(2*backoff, rejoinMax)
 			} else {
-				g.log.Info().Int("contacted", n).Msg("joined the gossip cluster")
+				if !joined {
+					g.log.Info().Int("contacted", n).Msg("joined the gossip cluster")
+				}
 				joined, backoff = true, rejoinMin
 			}
 		}

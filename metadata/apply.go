@@ -256,12 +256,17 @@ func (b *builder) putPartition(r *PartitionRecord) error {
 		return inconsistentf("partition %s-%d has no replicas", t.Name, r.Partition)
 	}
 	p := Partition{
-		ID:             r.Partition,
-		Replicas:       slices.Clone(r.Replicas),
-		ISR:            slices.Clone(r.ISR),
-		Leader:         r.Leader,
-		LeaderEpoch:    r.LeaderEpoch,
-		PartitionEpoch: r.PartitionEpoch,
+		ID:               r.Partition,
+		Replicas:         slices.Clone(r.Replicas),
+		ISR:              slices.Clone(r.ISR),
+		Leader:           r.Leader,
+		LeaderEpoch:      r.LeaderEpoch,
+		PartitionEpoch:   r.PartitionEpoch,
+		AddingReplicas:   nonEmpty(r.AddingReplicas),
+		RemovingReplicas: nonEmpty(r.RemovingReplicas),
+	}
+	if err := checkReassignment(t.Name, &p); err != nil {
+		return err
 	}
 	if int(r.Partition) == len(t.Partitions) {
 		t.Partitions = append(t.Partitions, p)
@@ -272,8 +277,8 @@ func (b *builder) putPartition(r *PartitionRecord) error {
 }
 
 // changePartition applies Kafka's epoch rules: a different leader bumps the
-// leader epoch; any actual change of leader, ISR or replicas bumps the
-// partition epoch.
+// leader epoch; any actual change of leader, ISR, replicas or reassignment
+// state bumps the partition epoch.
 func (b *builder) changePartition(r *PartitionChangeRecord) error {
 	t, ok := b.topics.get(r.TopicID, idShard(r.TopicID))
 	if !ok {
@@ -300,13 +305,49 @@ func (b *builder) changePartition(r *PartitionChangeRecord) error {
 		p.Replicas = slices.Clone(r.Replicas)
 		changed = true
 	}
+	if r.AddingReplicas != nil && !slices.Equal(nonEmpty(r.AddingReplicas), p.AddingReplicas) {
+		p.AddingReplicas = nonEmpty(r.AddingReplicas)
+		changed = true
+	}
+	if r.RemovingReplicas != nil && !slices.Equal(nonEmpty(r.RemovingReplicas), p.RemovingReplicas) {
+		p.RemovingReplicas = nonEmpty(r.RemovingReplicas)
+		changed = true
+	}
 	if !changed {
 		return nil
+	}
+	if err := checkReassignment(t.Name, &p); err != nil {
+		return err
 	}
 	p.PartitionEpoch++
 	t, _ = b.topicForWrite(r.TopicID)
 	t.Partitions[r.Partition] = p
 	return nil
+}
+
+// checkReassignment checks a partition's reassignment state: adding and
+// removing replicas are replicas, and none is both.
+func checkReassignment(topic string, p *Partition) error {
+	for _, id := range p.AddingReplicas {
+		if !slices.Contains(p.Replicas, id) || slices.Contains(p.RemovingReplicas, id) {
+			return inconsistentf("partition %s-%d: adding replica %d is not a replica, or is also being removed", topic, p.ID, id)
+		}
+	}
+	for _, id := range p.RemovingReplicas {
+		if !slices.Contains(p.Replicas, id) {
+			return inconsistentf("partition %s-%d: removing replica %d is not a replica", topic, p.ID, id)
+		}
+	}
+	return nil
+}
+
+// nonEmpty returns a copy of ids, or nil when it is empty, so that images
+// compare equal however they were built.
+func nonEmpty(ids []int32) []int32 {
+	if len(ids) == 0 {
+		return nil
+	}
+	return slices.Clone(ids)
 }
 
 func (b *builder) removeTopic(r *RemoveTopicRecord) error {

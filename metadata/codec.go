@@ -85,9 +85,9 @@ func decodeRecord(r *reader) (Record, error) {
 	if rec == nil {
 		return nil, fmt.Errorf("%w: %w %d", ErrCorrupt, ErrUnknownRecordType, typ)
 	}
-	if version > uint64(rec.Version()) {
+	if maxV := maxVersion(rec); version > uint64(maxV) {
 		return nil, fmt.Errorf("%w: %w: %s v%d (this binary reads up to v%d)",
-			ErrCorrupt, ErrUnsupportedVersion, rec.Type(), version, rec.Version())
+			ErrCorrupt, ErrUnsupportedVersion, rec.Type(), version, maxV)
 	}
 	pr := &reader{b: payload}
 	rec.decode(pr, uint16(version))

@@ -31,6 +31,11 @@ func oneOfEach() []Record {
 		&PartitionRecord{TopicID: topicA, Partition: 3, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 4, PartitionEpoch: -5},
 		&PartitionChangeRecord{TopicID: topicA, Partition: 3, Leader: ptr(int32(-1)), ISR: []int32{}, Replicas: []int32{2, 3, 4}},
 		&PartitionChangeRecord{TopicID: topicA, Partition: 2, ISR: []int32{2}},
+		// version 1: a reassignment's adding and removing replicas
+		&PartitionRecord{TopicID: topicA, Partition: 4, Replicas: []int32{4, 1, 2}, ISR: []int32{1, 2}, Leader: 1,
+			AddingReplicas: []int32{4}, RemovingReplicas: []int32{2}},
+		&PartitionChangeRecord{TopicID: topicA, Partition: 4, Replicas: []int32{4, 1}, AddingReplicas: []int32{}, RemovingReplicas: []int32{}},
+		&PartitionChangeRecord{TopicID: topicA, Partition: 5, AddingReplicas: []int32{3}},
 		&RemoveTopicRecord{ID: topicB},
 		&ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "orders", Name: "retention.ms", Value: ptr("1000")},
 		&ConfigRecord{ResourceType: ConfigResourceBroker, ResourceName: "", Name: "x", Value: ptr("")},

@@ -29,6 +29,12 @@
 // only once the cluster's metadata version (BootstrapRecord and the
 // "metadata.version" feature level) shows that every node can read it.
 //
+// PartitionRecord and PartitionChangeRecord version 1 add a reassignment's
+// adding and removing replicas (KIP-455). They write version 1 only when
+// they carry them, so a log without reassignments is byte for byte what
+// version 0 wrote; the controller starts reassignments only at
+// ReassignmentMetadataVersion.
+//
 // # Snapshots
 //
 // Image.Records returns a batch that rebuilds an image from Empty();

@@ -36,14 +36,50 @@ type Topic struct {
 	Configs    map[string]string // overrides only; nil when none
 }
 
-// Partition is one partition's assignment and epochs.
+// Partition is one partition's assignment and epochs. While a reassignment
+// is in progress (KIP-455), Replicas is the union of the original and the
+// target replicas, AddingReplicas the targets that were not replicas and
+// RemovingReplicas the original replicas that are not targets; both are nil
+// otherwise.
 type Partition struct {
-	ID             int32
-	Replicas       []int32
-	ISR            []int32
-	Leader         int32 // NoLeader when none
-	LeaderEpoch    int32
-	PartitionEpoch int32
+	ID               int32
+	Replicas         []int32
+	ISR              []int32
+	Leader           int32 // NoLeader when none
+	LeaderEpoch      int32
+	PartitionEpoch   int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Reassigning reports whether a reassignment of the partition is in
+// progress.
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas is the replica set a reassignment in progress moves to
+// (Replicas without RemovingReplicas, in order), or Replicas when none is.
+func (p *Partition) TargetReplicas() []int32 {
+	out := make([]int32, 0, len(p.Replicas))
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.RemovingReplicas, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// OriginalReplicas is the replica set before the reassignment in progress
+// (Replicas without AddingReplicas, in order), or Replicas when none is.
+func (p *Partition) OriginalReplicas() []int32 {
+	out := make([]int32, 0, len(p.Replicas))
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.AddingReplicas, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Partition returns partition p of the topic.
@@ -66,7 +102,8 @@ func (t *Topic) ReplicationFactor() int {
 func (p *Partition) equal(o *Partition) bool {
 	return p.ID == o.ID && p.Leader == o.Leader && p.LeaderEpoch == o.LeaderEpoch &&
 		p.PartitionEpoch == o.PartitionEpoch && slices.Equal(p.Replicas, o.Replicas) &&
-		slices.Equal(p.ISR, o.ISR)
+		slices.Equal(p.ISR, o.ISR) && slices.Equal(p.AddingReplicas, o.AddingReplicas) &&
+		slices.Equal(p.RemovingReplicas, o.RemovingReplicas)
 }
 
 // producerIDs is the state of the producer-id allocator.

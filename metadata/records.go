@@ -58,8 +58,9 @@ func (t RecordType) String() string {
 type Record interface {
 	// Type is the record's type id.
 	Type() RecordType
-	// Version is the version the record is encoded with: always the newest
-	// version this binary knows for the type (see the package doc).
+	// Version is the version the record is encoded with: the newest
+	// version this binary knows for the type, or for a few types the
+	// oldest that can carry the record's content (see the package doc).
 	Version() uint16
 
 	encode(w *writer)
@@ -73,7 +74,13 @@ const MetadataVersionFeature = "metadata.version"
 // CurrentMetadataVersion is the metadata version this binary writes. It
 // gates record versions: a controller writes a record version only when the
 // cluster's metadata version says every node can read it.
-const CurrentMetadataVersion int16 = 1
+const CurrentMetadataVersion int16 = 2
+
+// ReassignmentMetadataVersion is the first metadata version whose nodes
+// read PartitionRecord and PartitionChangeRecord version 1 (the adding and
+// removing replicas of a reassignment). Below it the controller refuses
+// reassignments.
+const ReassignmentMetadataVersion int16 = 2
 
 // NoLeader is the leader id of a partition without a leader.
 const NoLeader int32 = -1
@@ -143,30 +150,43 @@ type TopicRecord struct {
 }
 
 // PartitionRecord creates partition Partition of a topic, or replaces it
-// whole (snapshots, reassignments). Partitions are created in order: a
-// record may name an existing partition or the next one, never leave a gap.
+// whole (snapshots). Partitions are created in order: a record may name an
+// existing partition or the next one, never leave a gap.
+//
+// AddingReplicas and RemovingReplicas (version 1) describe a reassignment
+// in progress (KIP-455): Replicas is then the union of the original and the
+// target replicas, AddingReplicas the target replicas that were not
+// replicas before, RemovingReplicas the original replicas that are not
+// targets. Both are subsets of Replicas and disjoint.
 type PartitionRecord struct {
-	TopicID        [16]byte
-	Partition      int32
-	Replicas       []int32
-	ISR            []int32
-	Leader         int32
-	LeaderEpoch    int32
-	PartitionEpoch int32
+	TopicID          [16]byte
+	Partition        int32
+	Replicas         []int32
+	ISR              []int32
+	Leader           int32
+	LeaderEpoch      int32
+	PartitionEpoch   int32
+	AddingReplicas   []int32 // v1
+	RemovingReplicas []int32 // v1
 }
 
 // PartitionChangeRecord changes some of a partition's leader, ISR and
-// replicas. A nil field is left unchanged (an empty, non-nil ISR sets an
-// empty ISR). The epochs are not carried: applying the record bumps them by
-// Kafka's rules, so every replica of the log computes the same epochs:
-// a different leader bumps the leader epoch, and any actual change bumps the
-// partition epoch. A record that changes nothing changes no epoch.
+// replicas, and of its reassignment state (AddingReplicas,
+// RemovingReplicas, version 1; see PartitionRecord). A nil field is left
+// unchanged (an empty, non-nil ISR sets an empty ISR; empty, non-nil adding
+// or removing replicas end a reassignment). The epochs are not carried:
+// applying the record bumps them by Kafka's rules, so every replica of the
+// log computes the same epochs: a different leader bumps the leader epoch,
+// and any actual change bumps the partition epoch. A record that changes
+// nothing changes no epoch.
 type PartitionChangeRecord struct {
-	TopicID   [16]byte
-	Partition int32
-	Leader    *int32
-	ISR       []int32
-	Replicas  []int32
+	TopicID          [16]byte
+	Partition        int32
+	Leader           *int32
+	ISR              []int32
+	Replicas         []int32
+	AddingReplicas   []int32 // v1
+	RemovingReplicas []int32 // v1
 }
 
 // RemoveTopicRecord deletes a topic with its partitions and configs.
@@ -213,21 +233,55 @@ func (*ProducerIDsRecord) Type() RecordType      { return TypeProducerIDs }
 func (*FeatureLevelRecord) Type() RecordType     { return TypeFeatureLevel }
 func (*UnregisterBrokerRecord) Type() RecordType { return TypeUnregisterBroker }
 
-// Every record type is at version 0. To add a field: bump the version here,
-// write the field last, and read it in decode only when version >= the new
-// version (older entries keep the zero value or an explicit default).
-func (*BootstrapRecord) Version() uint16        { return 0 }
-func (*RegisterBrokerRecord) Version() uint16   { return 0 }
-func (*FenceBrokerRecord) Version() uint16      { return 0 }
-func (*UnfenceBrokerRecord) Version() uint16    { return 0 }
-func (*TopicRecord) Version() uint16            { return 0 }
-func (*PartitionRecord) Version() uint16        { return 0 }
-func (*PartitionChangeRecord) Version() uint16  { return 0 }
+// Record versions. To add a field: bump the version here, write the field
+// last, and read it in decode only when version >= the new version (older
+// entries keep the zero value or an explicit default).
+//
+// PartitionRecord and PartitionChangeRecord are at version 1, but write it
+// only when they carry reassignment state (see maxVersion): the records of
+// a cluster that never reassigns stay readable by a binary that knows only
+// version 0, and a controller writes version 1 only at
+// ReassignmentMetadataVersion.
+func (*BootstrapRecord) Version() uint16      { return 0 }
+func (*RegisterBrokerRecord) Version() uint16 { return 0 }
+func (*FenceBrokerRecord) Version() uint16    { return 0 }
+func (*UnfenceBrokerRecord) Version() uint16  { return 0 }
+func (*TopicRecord) Version() uint16          { return 0 }
+
+func (r *PartitionRecord) Version() uint16 {
+	if len(r.AddingReplicas) > 0 || len(r.RemovingReplicas) > 0 {
+		return 1
+	}
+	return 0
+}
+
+func (r *PartitionChangeRecord) Version() uint16 {
+	if r.AddingReplicas != nil || r.RemovingReplicas != nil {
+		return 1
+	}
+	return 0
+}
+
 func (*RemoveTopicRecord) Version() uint16      { return 0 }
 func (*ConfigRecord) Version() uint16           { return 0 }
 func (*ProducerIDsRecord) Version() uint16      { return 0 }
 func (*FeatureLevelRecord) Version() uint16     { return 0 }
 func (*UnregisterBrokerRecord) Version() uint16 { return 0 }
+
+// contentVersioned is a record whose encoded version depends on its
+// content; maxVersion is the newest version this binary reads for it.
+type contentVersioned interface{ maxVersion() uint16 }
+
+func (*PartitionRecord) maxVersion() uint16       { return 1 }
+func (*PartitionChangeRecord) maxVersion() uint16 { return 1 }
+
+// maxVersion is the newest version of rec's type that this binary reads.
+func maxVersion(rec Record) uint16 {
+	if cv, ok := rec.(contentVersioned); ok {
+		return cv.maxVersion()
+	}
+	return rec.Version()
+}
 
 // newRecord returns an empty record of type t, or nil for an unknown type.
 func newRecord(t RecordType) Record {
@@ -335,9 +389,13 @@ func (r *PartitionRecord) encode(w *writer) {
 	w.int32(r.Leader)
 	w.int32(r.LeaderEpoch)
 	w.int32(r.PartitionEpoch)
+	if r.Version() >= 1 {
+		w.int32s(r.AddingReplicas)
+		w.int32s(r.RemovingReplicas)
+	}
 }
 
-func (r *PartitionRecord) decode(rd *reader, _ uint16) {
+func (r *PartitionRecord) decode(rd *reader, version uint16) {
 	r.TopicID = rd.uuid()
 	r.Partition = rd.int32()
 	r.Replicas = rd.int32s()
@@ -345,6 +403,10 @@ func (r *PartitionRecord) decode(rd *reader, _ uint16) {
 	r.Leader = rd.int32()
 	r.LeaderEpoch = rd.int32()
 	r.PartitionEpoch = rd.int32()
+	if version >= 1 {
+		r.AddingReplicas = rd.int32s()
+		r.RemovingReplicas = rd.int32s()
+	}
 }
 
 func (r *PartitionChangeRecord) encode(w *writer) {
@@ -356,9 +418,13 @@ func (r *PartitionChangeRecord) encode(w *writer) {
 	}
 	w.nullableInt32s(r.ISR)
 	w.nullableInt32s(r.Replicas)
+	if r.Version() >= 1 {
+		w.nullableInt32s(r.AddingReplicas)
+		w.nullableInt32s(r.RemovingReplicas)
+	}
 }
 
-func (r *PartitionChangeRecord) decode(rd *reader, _ uint16) {
+func (r *PartitionChangeRecord) decode(rd *reader, version uint16) {
 	r.TopicID = rd.uuid()
 	r.Partition = rd.int32()
 	if rd.bool() {
@@ -367,6 +433,10 @@ func (r *PartitionChangeRecord) decode(rd *reader, _ uint16) {
 	}
 	r.ISR = rd.nullableInt32s()
 	r.Replicas = rd.nullableInt32s()
+	if version >= 1 {
+		r.AddingReplicas = rd.nullableInt32s()
+		r.RemovingReplicas = rd.nullableInt32s()
+	}
 }
 
 func (r *RemoveTopicRecord) encode(w *writer)            { w.uuid(r.ID) }

@@ -45,13 +45,15 @@ func (i *Image) Records() []Record {
 		recs = append(recs, &TopicRecord{ID: t.ID, Name: t.Name})
 		for _, p := range t.Partitions {
 			recs = append(recs, &PartitionRecord{
-				TopicID:        t.ID,
-				Partition:      p.ID,
-				Replicas:       slices.Clone(p.Replicas),
-				ISR:            slices.Clone(p.ISR),
-				Leader:         p.Leader,
-				LeaderEpoch:    p.LeaderEpoch,
-				PartitionEpoch: p.PartitionEpoch,
+				TopicID:          t.ID,
+				Partition:        p.ID,
+				Replicas:         slices.Clone(p.Replicas),
+				ISR:              slices.Clone(p.ISR),
+				Leader:           p.Leader,
+				LeaderEpoch:      p.LeaderEpoch,
+				PartitionEpoch:   p.PartitionEpoch,
+				AddingReplicas:   slices.Clone(p.AddingReplicas),
+				RemovingReplicas: slices.Clone(p.RemovingReplicas),
 			})
 		}
 		recs = appendConfigRecords(recs, ConfigResourceTopic, t.Name, t.Configs)

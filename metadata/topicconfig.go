@@ -156,8 +156,7 @@ var topicConfigs = []ConfigDef{
 		Doc:      "Age at which a segment is rolled even if not full.",
 		validate: longAtLeast(1)},
 	{Name: ConfigUncleanLeaderElectionEnable, Default: "false", Type: kmsg.ConfigTypeBoolean, BrokerSynonym: "unclean.leader.election.enable", Implemented: true,
-		Doc:      "Whether a replica outside the ISR may become leader, losing data. Only false is supported yet.",
-		validate: validateUncleanElection},
+		Doc: "Whether a replica outside the ISR may become leader when every in-sync replica is down, losing the records only they had, rather than leave the partition without a leader."},
 }
 
 var topicConfigIndex = func() map[string]int {
@@ -390,13 +389,6 @@ func validateCompressionType(v string) error {
 		return fmt.Errorf(`compression.type %q is not supported yet: only "producer" is accepted`, v)
 	}
 	return fmt.Errorf("must be one of uncompressed, zstd, lz4, snappy, gzip, producer")
-}
-
-func validateUncleanElection(v string) error {
-	if b, _ := parseBool(v); b {
-		return fmt.Errorf("unclean leader election is not supported yet: only false is accepted")
-	}
-	return nil
 }
 
 // SplitConfigList splits a LIST config value as Kafka does (comma

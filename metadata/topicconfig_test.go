@@ -45,6 +45,13 @@ func TestValidateTopicConfigs(t *testing.T) {
 	if err := ValidateTopicConfigs(ok); err != nil {
 		t.Fatalf("valid configs refused: %v", err)
 	}
+	// Unclean leader election is implemented: true is accepted.
+	if err := ValidateTopicConfig("unclean.leader.election.enable", "true"); err != nil {
+		t.Fatalf("unclean.leader.election.enable=true refused: %v", err)
+	}
+	if !TopicConfigBool(map[string]string{"unclean.leader.election.enable": " True "}, "unclean.leader.election.enable") {
+		t.Fatal("unclean.leader.election.enable=True read as false")
+	}
 	for _, policy := range []string{"compact", "delete", "compact,delete", " delete , compact "} {
 		if err := ValidateTopicConfig("cleanup.policy", policy); err != nil {
 			t.Fatalf("cleanup.policy=%q refused: %v", policy, err)
@@ -72,7 +79,6 @@ func TestValidateTopicConfigs(t *testing.T) {
 		"min.cleanable.dirty.ratio=half":            "must be a number",
 		"compression.type=gzip":                     "not supported yet",
 		"compression.type=brotli":                   "must be one of",
-		"unclean.leader.election.enable=true":       "only false",
 		"unclean.leader.election.enable=maybe":      "true or false",
 		"flush.ms=-1":                               "at least 0",
 		"flush.messages=0":                          "at least 1",

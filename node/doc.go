@@ -9,6 +9,13 @@
 // to the controller listener over TCP for everything else, exactly as a
 // separate broker would.
 //
+// A broker-only node (no controller role) runs its controller as a Raft
+// non-voter that follows the metadata log (controller.Config.Observer) and
+// publishes its images to the broker the same way; it has no controller
+// listener, does not wait for a quorum before the broker starts (the
+// broker's registration is what makes the active controller add it to the
+// quorum), and forwards to the voters' controller listeners.
+//
 // Every node gossips (package gossip) when Config.Gossip is set: the
 // controller reads the member table to fence and unfence brokers, and the
 // broker announces its registration through it.

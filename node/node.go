@@ -16,6 +16,7 @@ import (
 	"github.com/samsa-io/samsa/controller"
 	"github.com/samsa-io/samsa/gossip"
 	"github.com/samsa-io/samsa/metadata"
+	"github.com/samsa-io/samsa/storage"
 )
 
 // Roles a node can have.
@@ -31,6 +32,11 @@ const (
 // means this node's own, which is right only for a single voter. An empty
 // Gossip.BindAddr runs the node without gossip: brokers are then
 // registered unfenced and never fenced (tests, the in-process harness).
+//
+// A broker-only node (Roles without controller) still runs a Controller,
+// as a Raft non-voter that follows the metadata log
+// (controller.Config.Observer, which Start sets, with no controller
+// listener); it needs Broker.ControllerAddrs and Controller.ClusterID.
 type Config struct {
 	NodeID     int32
 	Roles      []string
@@ -39,6 +45,9 @@ type Config struct {
 	Broker     broker.Config
 	Gossip     gossip.Config
 	Logger     zerolog.Logger
+	// MaxOpenSegments bounds the sealed segment files the process keeps
+	// open (storage.max.open.segments); 0 keeps storage's default.
+	MaxOpenSegments int
 }
 
 // Validate reports a configuration that cannot work.
@@ -52,10 +61,18 @@ func (c Config) Validate() error {
 		}
 	}
 	if !slices.Contains(c.Roles, RoleController) {
-		return errors.New("a broker-only node needs a controller quorum to follow, which is not supported yet: add the controller role")
+		if len(c.Broker.ControllerAddrs) == 0 {
+			return errors.New("a broker-only node needs the voters' controller listeners (controller.quorum.bootstrap.servers)")
+		}
+		if c.Controller.ClusterID == "" {
+			return errors.New("a broker-only node needs the cluster id of the quorum it follows (cluster.id)")
+		}
 	}
 	if c.DataDir == "" {
 		return errors.New("data directory is not set")
+	}
+	if c.MaxOpenSegments < 0 {
+		return fmt.Errorf("storage.max.open.segments %d is negative", c.MaxOpenSegments)
 	}
 	return nil
 }
@@ -74,6 +91,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg}
+	if cfg.MaxOpenSegments > 0 {
+		// The cache is the process's: every partition log shares it.
+		storage.DefaultFileCache().SetMaxOpen(cfg.MaxOpenSegments)
+	}
 	if err := n.create(); err != nil {
 		n.closeAll()
 		return nil, err
@@ -104,11 +125,19 @@ func (n *Node) create() error {
 	ccfg.NodeID = cfg.NodeID
 	ccfg.DataDir = filepath.Join(cfg.DataDir, "controller")
 	ccfg.Logger = cfg.Logger.With().Str("role", RoleController).Logger()
+	if n.observer() {
+		// The metadata log's follower: a Raft non-voter that is never the
+		// active controller, so it has no controller listener.
+		ccfg.Observer, ccfg.Join, ccfg.Voters, ccfg.ListenAddr = true, false, nil, ""
+		ccfg.Logger = cfg.Logger.With().Str("role", "observer").Logger()
+	}
 	if cfg.Gossip.BindAddr != "" {
 		if err := n.startGossip(); err != nil {
 			return err
 		}
-		ccfg.Liveness = gossipView{n.gossip}
+		if !n.observer() {
+			ccfg.Liveness = gossipView{n.gossip}
+		}
 	}
 	ctrl, err := controller.New(ccfg)
 	if err != nil {
@@ -143,11 +172,19 @@ func (n *Node) startGossip() error {
 	return nil
 }
 
+// observer reports whether this is a broker-only node.
+func (n *Node) observer() bool { return !slices.Contains(n.cfg.Roles, RoleController) }
+
 // start starts the controller, waits for the quorum, then starts the
-// broker, announcing each endpoint through gossip once it serves.
+// broker, announcing each endpoint through gossip once it serves. A
+// broker-only node waits for nothing before its broker registers: the
+// registration is what makes it a follower of the metadata log.
 func (n *Node) start(ctx context.Context) error {
 	if err := n.ctrl.Start(ctx); err != nil {
 		return fmt.Errorf("starting controller: %w", err)
+	}
+	if n.observer() {
+		return n.startObserver(ctx)
 	}
 	// With several voters this waits for a quorum, and fails if the other
 	// voters refuse this node (wrong cluster or node id).
@@ -161,6 +198,20 @@ func (n *Node) start(ctx context.Context) error {
 	if len(n.cfg.Broker.ControllerAddrs) == 0 {
 		n.brk.SetControllerAddrs([]string{n.ctrl.ListenAddr()})
 	}
+	if err := n.brk.Start(ctx); err != nil {
+		return fmt.Errorf("starting broker: %w", err)
+	}
+	n.announce(func(m *gossip.Meta) { m.Kafka = n.brk.AdvertisedAddr() })
+	return nil
+}
+
+// startObserver starts a broker-only node's broker: it registers with the
+// configured cluster id and its Raft address, is made a Raft non-voter by
+// the active controller, and serves once the log has brought its
+// registration into its image.
+func (n *Node) startObserver(ctx context.Context) error {
+	n.announce(func(m *gossip.Meta) { m.Raft = n.ctrl.RaftAddr() })
+	n.brk.SetObserver(n.ctrl.ClusterID(), n.ctrl.RaftAddr())
 	if err := n.brk.Start(ctx); err != nil {
 		return fmt.Errorf("starting broker: %w", err)
 	}

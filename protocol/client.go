@@ -115,8 +115,11 @@ func (c *Client) roundTripLocked(ctx context.Context, req kmsg.Request) (kmsg.Re
 	if !ok {
 		deadline = time.Now().Add(time.Minute)
 	}
-	c.conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Now()) })
+	// The callback may run after this call returned and dropLocked
+	// cleared c.conn: it must use this call's connection, not the field.
+	conn := c.conn
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 
 	c.corr++

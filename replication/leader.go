@@ -17,12 +17,10 @@ import (
 // watermark to publish and wake waiters with, an AlterPartition to send, an
 // acks=all request to answer). It is not safe for concurrent use.
 //
-// NOT WIRED YET: Partition (partition.go) still runs the single-replica model
-// of this release, with the high watermark equal to the log's durable end.
-// The next step is the follower fetchers (which produce FollowerFetched) and
-// the AlterPartition sender (which produces AlterPartitionCommitted and
-// AlterPartitionRejected); Partition will then own a LeaderCore under its mu
-// and take HW, acks=all and ISR decisions from it.
+// Partition owns one LeaderCore under its mu and takes every HW, acks=all
+// and ISR decision from it; follower fetches arrive through the broker's
+// Fetch handler (FollowerFetched) and AlterPartition answers through the
+// partition's ISR sender.
 //
 // # Invariants
 //
@@ -251,6 +249,22 @@ func (c *LeaderCore) BecomeFollower(epoch int32) {
 	c.leaderEpoch = max(c.leaderEpoch, epoch)
 	c.followers = make(map[int32]*followerState)
 }
+
+// FollowerLog records the state of this replica's log while it follows:
+// its end offset, durable end offset, and the high watermark learnt from
+// the leader, capped at the log end. It is the one event that may lower the
+// high watermark: a follower truncated below it (only an unclean election
+// can make it) must not claim offsets it no longer holds.
+func (c *LeaderCore) FollowerLog(leo, durable, leaderHW int64) {
+	if c.leader {
+		return
+	}
+	c.leo, c.durable = leo, min(durable, leo)
+	c.hw = min(max(c.hw, leaderHW), leo)
+}
+
+// IsLeader reports whether the core is deciding as leader.
+func (c *LeaderCore) IsLeader() bool { return c.leader }
 
 // LeaderAppended records that the leader's log now ends at leo. It cannot
 // move the high watermark: the new records are not durable yet.

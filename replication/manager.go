@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -25,7 +26,16 @@ type ManagerConfig struct {
 	// RetentionCheckInterval is log.retention.check.interval.ms: how often
 	// segments past retention are looked for.
 	RetentionCheckInterval time.Duration
-	Logger                 zerolog.Logger
+	// ReplicaLagTimeMax is replica.lag.time.max.ms: how long a follower may
+	// lag before the leader shrinks it out of the ISR (0: Kafka's 30 s).
+	ReplicaLagTimeMax time.Duration
+	// ISR sends ISR changes to the active controller (nil: never sent,
+	// which only a single-replica setup survives).
+	ISR ISRSender
+	// Fetcher configures the follower fetchers; without Fetcher.Resolve
+	// this broker follows no leader.
+	Fetcher FetcherConfig
+	Logger  zerolog.Logger
 }
 
 // Validate reports a configuration that cannot work.
@@ -61,10 +71,11 @@ type PartitionSpec struct {
 // log when metadata assigns it here, applies leader changes, and closes or
 // deletes it when it moves away or its topic is deleted.
 type Manager struct {
-	cfg  ManagerConfig
-	stop chan struct{}
-	done chan struct{}
-	mu   struct {
+	cfg      ManagerConfig
+	fetchers *fetchers
+	stop     chan struct{}
+	loops    sync.WaitGroup // the retention, compaction and ISR loops
+	mu       struct {
 		sync.RWMutex
 		parts  map[TopicPartition]*Partition
 		closed bool
@@ -79,19 +90,21 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating log directory: %w", err)
 	}
-	m := &Manager{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	m := &Manager{cfg: cfg, stop: make(chan struct{})}
+	m.fetchers = newFetchers(cfg.NodeID, cfg.Fetcher, cfg.Logger)
 	m.mu.parts = make(map[TopicPartition]*Partition)
-	go m.retentionLoop()
+	m.loops.Add(3)
+	go m.every(cfg.RetentionCheckInterval, func(_ context.Context, now time.Time) { m.ApplyRetention(now) })
+	go m.every(cfg.RetentionCheckInterval, func(ctx context.Context, now time.Time) { m.compact(ctx, now) })
+	go m.every(isrCheckInterval(cfg.ReplicaLagTimeMax), func(_ context.Context, now time.Time) { m.tick(now) })
 	return m, nil
 }
 
-// retentionLoop is the Manager's one background goroutine: every check
-// interval it applies retention to each hosted partition whose
-// cleanup.policy has delete, then compacts each whose policy has compact.
-// Neither blocks appends or reads (see storage.Log.ApplyRetention and
-// storage.Log.Compact); Close interrupts a running compaction pass.
-func (m *Manager) retentionLoop() {
-	defer close(m.done)
+// every runs fn every interval until Close; ctx ends with Close, so a long
+// compaction pass stops early. Retention and compaction run in separate
+// loops: a long compaction pass never delays retention elsewhere.
+func (m *Manager) every(interval time.Duration, fn func(ctx context.Context, now time.Time)) {
+	defer m.loops.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -101,16 +114,32 @@ func (m *Manager) retentionLoop() {
 		case <-ctx.Done():
 		}
 	}()
-	tick := time.NewTicker(m.cfg.RetentionCheckInterval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-m.stop:
 			return
 		case now := <-tick.C:
-			m.ApplyRetention(now)
-			m.compact(ctx, now)
+			fn(ctx, now)
 		}
+	}
+}
+
+// isrCheckInterval is how often leaders look for followers to shrink out of
+// the ISR: often enough that a lagging follower leaves within about 1.25
+// times replica.lag.time.max.ms.
+func isrCheckInterval(lag time.Duration) time.Duration {
+	if lag <= 0 {
+		lag = DefaultReplicaLagTimeMaxMs * time.Millisecond
+	}
+	return max(10*time.Millisecond, min(lag/4, time.Second))
+}
+
+// tick runs the ISR shrink check of every partition this broker leads.
+func (m *Manager) tick(now time.Time) {
+	for _, p := range m.partitions() {
+		p.tick(now)
 	}
 }
 
@@ -197,6 +226,7 @@ func (m *Manager) Apply(spec PartitionSpec) (*Partition, error) {
 	}
 	p, ok := m.mu.parts[spec.TopicPartition]
 	if ok && p.TopicID != spec.TopicID {
+		m.fetchers.unfollow(p)
 		if err := p.close(true); err != nil {
 			return nil, fmt.Errorf("removing replaced partition %s-%d: %w", spec.Topic, spec.Partition, err)
 		}
@@ -217,6 +247,12 @@ func (m *Manager) Apply(spec PartitionSpec) (*Partition, error) {
 	}
 	p.segmentSettings = spec.Storage
 	p.setState(spec.State, spec.Config)
+	st := spec.State
+	if st.Leader >= 0 && st.Leader != m.cfg.NodeID && slices.Contains(st.Replicas, m.cfg.NodeID) {
+		m.fetchers.follow(p, st.Leader, st.LeaderEpoch)
+	} else {
+		m.fetchers.unfollow(p)
+	}
 	return p, nil
 }
 
@@ -254,7 +290,8 @@ func (m *Manager) openLocked(spec PartitionSpec) (*Partition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s-%d: %w", spec.Topic, spec.Partition, err)
 	}
-	p, err := newPartition(spec.Topic, spec.Partition, spec.TopicID, m.cfg.NodeID, log, m.cfg.Logger)
+	p, err := newPartition(spec.Topic, spec.Partition, spec.TopicID, m.cfg.NodeID, log, m.cfg.Logger,
+		partitionOptions{isr: m.cfg.ISR, replicaLagTimeMs: m.cfg.ReplicaLagTimeMax.Milliseconds()})
 	if err != nil {
 		log.Close()
 		return nil, err
@@ -272,6 +309,7 @@ func (m *Manager) Remove(tp TopicPartition, deleteData bool) error {
 	if !ok {
 		return nil
 	}
+	m.fetchers.unfollow(p)
 	return p.close(deleteData)
 }
 
@@ -287,7 +325,8 @@ func (m *Manager) Close() error {
 	parts := m.mu.parts
 	m.mu.parts = map[TopicPartition]*Partition{}
 	m.mu.Unlock()
-	<-m.done
+	m.fetchers.close()
+	m.loops.Wait()
 	var errs []error
 	for _, p := range parts {
 		if err := p.close(false); err != nil {

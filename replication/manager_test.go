@@ -2,6 +2,7 @@ package replication
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,10 +36,17 @@ func partitionDir(logDir, topic string) string {
 }
 
 // TestIdempotenceSurvivesRestart checks KIP-98 idempotence across a broker
-// restart: the producer state is rebuilt from the batch headers in the
-// log, so a retry sent to the restarted broker is still a duplicate and a
-// gap is still out of order.
+// restart: the producer state is loaded from the snapshot the clean close
+// wrote (or, with every snapshot damaged, rebuilt from the batch headers in
+// the log), so a retry sent to the restarted broker is still a duplicate
+// and a gap is still out of order.
 func TestIdempotenceSurvivesRestart(t *testing.T) {
+	for _, damage := range []bool{false, true} {
+		t.Run(fmt.Sprintf("damaged-snapshots=%v", damage), func(t *testing.T) { idempotenceSurvivesRestart(t, damage) })
+	}
+}
+
+func idempotenceSurvivesRestart(t *testing.T, damage bool) {
 	dir := t.TempDir()
 	m := newTestManager(t, dir)
 	p, err := m.Apply(leaderSpec("t", 1, 0))
@@ -51,6 +59,22 @@ func TestIdempotenceSurvivesRestart(t *testing.T) {
 	produce(t, p, idem(8, 2, 40, 1), 1)                // offset 6
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
+	}
+	snaps, err := filepath.Glob(filepath.Join(partitionDir(dir, "t"), "*.snapshot"))
+	if err != nil || len(snaps) == 0 {
+		t.Fatalf("no producer-state snapshot after a clean close (%v)", err)
+	}
+	if damage {
+		for _, f := range snaps {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0xff
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 
 	m = newTestManager(t, dir)
@@ -115,7 +139,9 @@ func TestRetention(t *testing.T) {
 	for range 3 {
 		produce(t, q, plain(1, time.Now().UnixMilli()), 1)
 	}
-	// Two more appended but not committed: the high watermark stays at 2.
+	// Two more appended and not synced by any request. Each roll fsyncs
+	// the segment it seals, so offset 2 is durable (and, with this single
+	// replica, committed) while offset 3, in the active segment, is not.
 	if _, err := p.Append(encodeBatch(plain(1, old)), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -126,24 +152,27 @@ func TestRetention(t *testing.T) {
 	if got := len(segmentFiles(t, partitionDir(dir, "old"))); got != 4 {
 		t.Fatalf("%d segments, want 4 (segment.bytes 100, one batch each)", got)
 	}
+	if hw := p.HighWatermark(); hw != 3 {
+		t.Fatalf("high watermark %d, want 3 (the sealed segments are fsynced by the roll)", hw)
+	}
 
 	now := time.Now()
-	if n := m.ApplyRetention(now); n != 2 {
-		t.Fatalf("retention deleted %d segments, want 2 (those below the high watermark 2)", n)
+	if n := m.ApplyRetention(now); n != 3 {
+		t.Fatalf("retention deleted %d segments, want 3 (those below the high watermark 3)", n)
 	}
-	if start, hw := p.LogStartOffset(), p.HighWatermark(); start != 2 || hw != 2 {
-		t.Fatalf("log start %d, high watermark %d; want 2, 2", start, hw)
+	if start, hw := p.LogStartOffset(), p.HighWatermark(); start != 3 || hw != 3 {
+		t.Fatalf("log start %d, high watermark %d; want 3, 3", start, hw)
 	}
-	if got := len(segmentFiles(t, partitionDir(dir, "old"))); got != 2 {
-		t.Fatalf("%d segments left, want 2", got)
+	if got := len(segmentFiles(t, partitionDir(dir, "old"))); got != 1 {
+		t.Fatalf("%d segments left, want 1", got)
 	}
 	if got := len(segmentFiles(t, partitionDir(dir, "fresh"))); got != 3 {
 		t.Fatalf("fresh topic has %d segments, want all 3", got)
 	}
 	_, err = p.Read(0, 1<<20, noEpoch)
 	wantErr(t, err, kerr.OffsetOutOfRange)
-	if off, _, _, _, err := p.ListOffset(ListEarliest, noEpoch); err != nil || off != 2 {
-		t.Fatalf("earliest offset %d, err %v; want 2", off, err)
+	if off, _, _, _, err := p.ListOffset(ListEarliest, noEpoch); err != nil || off != 3 {
+		t.Fatalf("earliest offset %d, err %v; want 3", off, err)
 	}
 	if n := m.ApplyRetention(now); n != 0 {
 		t.Fatalf("second pass deleted %d segments, want 0: the rest is at or above the high watermark", n)
@@ -152,8 +181,8 @@ func TestRetention(t *testing.T) {
 	if err := p.WaitAcked(t.Context(), last, 1); err != nil {
 		t.Fatal(err)
 	}
-	if n := m.ApplyRetention(now); n != 1 {
-		t.Fatalf("retention after commit deleted %d segments, want 1 (never the active one)", n)
+	if n := m.ApplyRetention(now); n != 0 {
+		t.Fatalf("retention after commit deleted %d segments, want 0 (never the active one)", n)
 	}
 	if start := p.LogStartOffset(); start != 3 {
 		t.Fatalf("log start %d, want 3", start)

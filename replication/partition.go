@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,10 +56,11 @@ func DefaultPartitionConfig() PartitionConfig {
 
 // LeaderState is what the metadata image says about a partition.
 type LeaderState struct {
-	Leader      int32
-	LeaderEpoch int32
-	ISR         []int32
-	Replicas    []int32
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	ISR            []int32
+	Replicas       []int32
 }
 
 // AppendResult describes where a produced payload landed.
@@ -70,15 +72,21 @@ type AppendResult struct {
 	// Duplicate is set when the payload was a producer retry of batches
 	// already in the log; the offsets are the original ones.
 	Duplicate bool
+	// LeaderEpoch is the epoch the append was made in: an acks=all wait
+	// ends with NOT_LEADER_OR_FOLLOWER once the epoch changes, since a
+	// leadership lost and regained may have truncated the records.
+	LeaderEpoch int32
 }
 
-// Partition is one replica of a partition hosted by this broker.
+// Partition is one replica of a partition hosted by this broker: the
+// leader, which serves producers, consumers and followers, or a follower,
+// which appends what its fetcher copies from the leader.
 //
 // Offsets are assigned under appendMu, which also guards the producer state:
-// the sequence check and the offset assignment of a batch are one step. The
-// high watermark (mu.hw) only ratchets up and never passes the durable end
-// offset of the log; with the single in-sync replica of this release it is
-// exactly that durable end offset.
+// the sequence check and the offset assignment of a batch are one step.
+// Role changes take appendMu too, so no append straddles one. The high
+// watermark, the ISR decisions and acks=all come from the LeaderCore under
+// mu (leader.go).
 type Partition struct {
 	Topic   string
 	Index   int32
@@ -87,6 +95,7 @@ type Partition struct {
 	nodeID int32
 	log    *storage.Log
 	logger zerolog.Logger
+	isr    ISRSender // nil: ISR changes are never sent (single-broker tests)
 
 	appendMu  sync.Mutex
 	producers producerState // guarded by appendMu
@@ -97,46 +106,89 @@ type Partition struct {
 
 	mu struct {
 		sync.Mutex
-		state   LeaderState
-		cfg     PartitionConfig
-		hw      int64
-		waiters map[chan struct{}]struct{}
+		state LeaderState
+		cfg   PartitionConfig
+		core  *LeaderCore
+		// waiters are woken when the high watermark advances or the state
+		// changes; the value says whether an append wakes it too (the
+		// delayed fetches of followers, which read past the HW).
+		waiters map[chan struct{}]bool
 		closed  bool
 	}
 
-	// background syncs for acks=0 appends, which no request waits for.
-	syncKick chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
+	// stop is closed by close; it ends the ISR senders.
+	stop chan struct{}
+	// isrSends counts AlterPartition senders in flight; close waits.
+	isrSends sync.WaitGroup
 }
 
-func newPartition(topic string, index int32, topicID [16]byte, nodeID int32, log *storage.Log, logger zerolog.Logger) (*Partition, error) {
+// partitionOptions are the broker-wide settings of every partition.
+type partitionOptions struct {
+	isr              ISRSender
+	replicaLagTimeMs int64
+}
+
+func newPartition(topic string, index int32, topicID [16]byte, nodeID int32, log *storage.Log, logger zerolog.Logger, opts partitionOptions) (*Partition, error) {
 	p := &Partition{
 		Topic: topic, Index: index, TopicID: topicID,
-		nodeID: nodeID, log: log,
+		nodeID: nodeID, log: log, isr: opts.isr,
 		logger:    logger.With().Str("topic", topic).Int32("partition", index).Logger(),
 		producers: make(producerState),
-		syncKick:  make(chan struct{}, 1),
 		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+	}
+	if opts.replicaLagTimeMs <= 0 {
+		opts.replicaLagTimeMs = DefaultReplicaLagTimeMaxMs
 	}
 	p.mu.cfg = DefaultPartitionConfig()
-	p.mu.waiters = make(map[chan struct{}]struct{})
-	p.mu.state = LeaderState{Leader: -1, LeaderEpoch: -1}
-	// Everything that survived recovery was durable before the crash or
-	// has been fsynced by Open, so it is committed.
-	p.mu.hw = log.DurableOffset()
+	p.mu.waiters = make(map[chan struct{}]bool)
+	p.mu.state = LeaderState{Leader: -1, LeaderEpoch: -1, PartitionEpoch: -1}
+	// The high watermark starts at the log start: this replica cannot
+	// know which of its records the ISR holds. As leader it learns the HW
+	// from its followers' fetches (at once with a single in-sync replica),
+	// as follower from the leader's fetch responses. Starting at the end
+	// of the log would let consumers read records that an election may
+	// take back.
+	p.mu.core = NewLeaderCore(LeaderConfig{NodeID: nodeID, MinInsyncReplicas: 1, ReplicaLagTimeMaxMs: opts.replicaLagTimeMs},
+		log.LogEndOffset(), log.DurableOffset(), log.LogStartOffset())
 	if err := p.rebuildProducerState(); err != nil {
 		return nil, err
 	}
-	go p.backgroundSync()
+	// Storage writes a producer-state snapshot when a segment rolls and at
+	// a clean close, both under its append lock, which is only ever taken
+	// here under appendMu (Append, AppendFromLeader, close): the state read
+	// is the one for offsets below the log end at that moment.
+	log.SetSnapshotSource(func() (int64, []byte) {
+		return p.log.LogEndOffset(), encodeProducerState(p.producers)
+	})
+	// Storage's shared sync workers report every durable advance (group
+	// commits, acks=0 background syncs, rolls, page-cache flushes); an idle
+	// partition costs no goroutine.
+	log.SetDurableHook(func(int64) { p.durableAdvanced() })
 	return p, nil
 }
 
-// rebuildProducerState replays batch headers so that idempotent producers
-// keep their duplicate detection across restarts.
+// rebuildProducerState loads the latest producer-state snapshot and replays
+// the batch headers after it (all of them without a usable snapshot), so
+// that idempotent producers keep their duplicate detection across restarts
+// and truncations. A damaged snapshot is never trusted: storage skips it,
+// and one that does not decode is ignored. Callers hold appendMu or own the
+// partition exclusively.
 func (p *Partition) rebuildProducerState() error {
-	err := p.log.ScanBatchHeaders(p.log.LogStartOffset(), func(h storage.BatchHeader) error {
+	p.producers = make(producerState)
+	from := p.log.LogStartOffset()
+	off, data, ok, err := p.log.LatestProducerSnapshot()
+	switch {
+	case err != nil:
+		p.logger.Warn().Err(err).Msg("reading producer-state snapshots failed; replaying the whole log")
+	case ok && off <= p.log.LogEndOffset():
+		st, derr := decodeProducerState(data)
+		if derr != nil {
+			p.logger.Warn().Err(derr).Int64("offset", off).Msg("ignoring a producer-state snapshot that does not decode")
+			break
+		}
+		p.producers, from = st, max(from, off)
+	}
+	err = p.log.ScanBatchHeaders(from, func(h storage.BatchHeader) error {
 		p.producers.record(h)
 		return nil
 	})
@@ -150,9 +202,13 @@ func (p *Partition) rebuildProducerState() error {
 // replica that becomes leader records its epoch in the log's epoch cache at
 // the log end offset, as Kafka does (KIP-101), so that OffsetForLeaderEpoch
 // answers for the current epoch, and for the epochs between the last one
-// with data and it, before the first append of the epoch.
+// with data and it, before the first append of the epoch. appendMu keeps
+// appends out while the role changes.
 func (p *Partition) setState(st LeaderState, cfg PartitionConfig) {
-	if st.Leader == p.nodeID && st.LeaderEpoch >= 0 {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	leading := st.Leader == p.nodeID && st.LeaderEpoch >= 0
+	if leading {
 		if err := p.log.AssignLeaderEpoch(st.LeaderEpoch); err != nil {
 			p.logger.Error().Err(err).Int32("epoch", st.LeaderEpoch).Msg("recording the leader epoch failed")
 		}
@@ -161,11 +217,40 @@ func (p *Partition) setState(st LeaderState, cfg PartitionConfig) {
 	defer p.mu.Unlock()
 	if st.LeaderEpoch != p.mu.state.LeaderEpoch || st.Leader != p.mu.state.Leader {
 		p.logger.Info().Int32("epoch", st.LeaderEpoch).Int32("leader", st.Leader).
-			Bool("is_leader", st.Leader == p.nodeID).Msg("partition leadership changed")
+			Bool("is_leader", leading).Msg("partition leadership changed")
 	}
 	p.mu.state = st
 	p.mu.cfg = cfg
+	core := p.mu.core
+	p.handleReadyLocked(core.Reconfigure(cfg.MinInsyncReplicas, core.cfg.ReplicaLagTimeMaxMs))
+	if leading {
+		if !core.IsLeader() {
+			// A follower's core tracked the log through FollowerLog; bring
+			// it up to date before the epoch starts at the log end.
+			core.FollowerLog(p.log.LogEndOffset(), p.log.DurableOffset(), core.HighWatermark())
+		}
+		rd, err := core.BecomeLeader(st.LeaderEpoch, st.PartitionEpoch, st.Replicas, st.ISR, time.Now().UnixMilli())
+		if err != nil {
+			p.logger.Warn().Err(err).Int32("epoch", st.LeaderEpoch).Int32("partition_epoch", st.PartitionEpoch).
+				Msg("ignoring a stale leader state")
+		}
+		p.handleReadyLocked(rd)
+	} else {
+		core.BecomeFollower(st.LeaderEpoch)
+		core.FollowerLog(p.log.LogEndOffset(), p.log.DurableOffset(), core.HighWatermark())
+	}
 	p.wakeWaitersLocked()
+}
+
+// handleReadyLocked acts on the leader core's decisions: wake waiters when
+// the high watermark moved, send an ISR change it proposed.
+func (p *Partition) handleReadyLocked(rd Ready) {
+	if rd.Advanced {
+		p.wakeWaitersLocked()
+	}
+	if rd.Propose != nil {
+		p.sendISRChangeLocked(rd.Propose)
+	}
 }
 
 // LeaderEpoch returns the current leader epoch, -1 if unknown.
@@ -186,7 +271,18 @@ func (p *Partition) State() LeaderState {
 func (p *Partition) HighWatermark() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.mu.hw
+	return p.mu.core.HighWatermark()
+}
+
+// ISR returns the in-sync replicas the leader works with (the committed
+// ISR; the metadata image's for a follower).
+func (p *Partition) ISR() []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.core.IsLeader() {
+		return p.mu.core.ISR()
+	}
+	return slices.Clone(p.mu.state.ISR)
 }
 
 // LogStartOffset and LogEndOffset report the log's bounds.
@@ -232,15 +328,11 @@ func (p *Partition) CheckLeader(clientEpoch int32) error {
 // before anything is written.
 func (p *Partition) Append(payload []byte, acks int16) (AppendResult, error) {
 	p.mu.Lock()
-	cfg, state := p.mu.cfg, p.mu.state
-	err := p.checkLeaderLocked(-1)
+	cfg := p.mu.cfg
+	_, err := p.checkAppendLocked(acks)
 	p.mu.Unlock()
 	if err != nil {
 		return AppendResult{}, err
-	}
-	if acks == -1 && len(state.ISR) < cfg.MinInsyncReplicas {
-		return AppendResult{}, fmt.Errorf("%d in-sync replicas, min.insync.replicas is %d: %w",
-			len(state.ISR), cfg.MinInsyncReplicas, kerr.NotEnoughReplicas)
 	}
 	headers, err := storage.ValidateBatches(payload, cfg.MaxMessageBytes)
 	if err != nil {
@@ -267,15 +359,23 @@ func (p *Partition) Append(payload []byte, acks int16) (AppendResult, error) {
 
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	// The role may have changed while the payload was validated.
+	p.mu.Lock()
+	epoch, err := p.checkAppendLocked(acks)
+	p.mu.Unlock()
+	if err != nil {
+		return AppendResult{}, err
+	}
 	verdict, orig, err := p.producers.check(headers[0])
 	if err != nil {
 		return AppendResult{}, err
 	}
 	if verdict == seqDuplicate {
 		return AppendResult{BaseOffset: orig.firstOffset, LastOffset: orig.lastOffset,
-			LogAppendTime: orig.appendTime, LogStartOffset: p.log.LogStartOffset(), Duplicate: true}, nil
+			LogAppendTime: orig.appendTime, LogStartOffset: p.log.LogStartOffset(), Duplicate: true,
+			LeaderEpoch: epoch}, nil
 	}
-	info, err := p.log.Append(payload, state.LeaderEpoch, appendTime)
+	info, err := p.log.Append(payload, epoch, appendTime)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("appending to %s-%d: %w", p.Topic, p.Index, err)
 	}
@@ -290,8 +390,25 @@ func (p *Partition) Append(payload []byte, acks int16) (AppendResult, error) {
 		p.producers.record(h)
 		offset = h.NextOffset()
 	}
+	p.mu.Lock()
+	p.handleReadyLocked(p.mu.core.LeaderAppended(info.LastOffset + 1))
+	p.wakeAppendWaitersLocked()
+	p.mu.Unlock()
 	return AppendResult{BaseOffset: info.BaseOffset, LastOffset: info.LastOffset,
-		LogAppendTime: info.LogAppendTime, LogStartOffset: p.log.LogStartOffset()}, nil
+		LogAppendTime: info.LogAppendTime, LogStartOffset: p.log.LogStartOffset(), LeaderEpoch: epoch}, nil
+}
+
+// checkAppendLocked verifies that this replica leads and may take an append
+// at acks (NOT_ENOUGH_REPLICAS for acks=all with too small an ISR), and
+// returns the leader epoch to append in.
+func (p *Partition) checkAppendLocked(acks int16) (int32, error) {
+	if err := p.checkLeaderLocked(-1); err != nil {
+		return -1, err
+	}
+	if err := p.mu.core.CheckAppend(acks); err != nil {
+		return -1, fmt.Errorf("appending to %s-%d: %w", p.Topic, p.Index, err)
+	}
+	return p.mu.state.LeaderEpoch, nil
 }
 
 // logAppendTimeAttribute is the timestamp-type bit of a batch's attributes.
@@ -342,9 +459,10 @@ func checkTimestamps(headers []storage.BatchHeader, now int64, cfg PartitionConf
 }
 
 // WaitAcked blocks until res is acknowledged at the given acks level: for
-// acks=1 durable on this broker, for acks=all below the high watermark. An
-// error from ctx means only that the wait ended; the records may still
-// become durable and committed.
+// acks=1 durable on this broker, for acks=all below the high watermark,
+// which also means durable on every in-sync replica. An error from ctx
+// means only that the wait ended; the records may still become durable and
+// committed.
 func (p *Partition) WaitAcked(ctx context.Context, res AppendResult, acks int16) error {
 	next := res.LastOffset + 1
 	if p.HighWatermark() >= next {
@@ -353,69 +471,55 @@ func (p *Partition) WaitAcked(ctx context.Context, res AppendResult, acks int16)
 	if err := p.log.Sync(ctx, next); err != nil {
 		return fmt.Errorf("waiting for %s-%d to be durable: %w", p.Topic, p.Index, err)
 	}
-	p.advanceHighWatermark()
+	p.durableAdvanced()
 	if acks != -1 {
 		return nil
 	}
-	return p.waitHighWatermark(ctx, next)
+	return p.waitCommitted(ctx, res)
 }
 
 // SyncInBackground makes sure appended records become durable and committed
 // even when no request waits for them (acks=0).
 func (p *Partition) SyncInBackground() {
-	select {
-	case p.syncKick <- struct{}{}:
-	default:
-	}
+	p.log.SyncAsync()
 }
 
-func (p *Partition) backgroundSync() {
-	defer close(p.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-p.stop; cancel() }()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-p.syncKick:
-		}
-		if err := p.log.Sync(ctx, p.log.LogEndOffset()); err != nil {
-			if !errors.Is(err, context.Canceled) {
-				p.logger.Error().Err(err).Msg("background sync failed")
-			}
-			continue
-		}
-		p.advanceHighWatermark()
-	}
-}
-
-// advanceHighWatermark moves the high watermark to the minimum durable end
-// offset over the ISR. With a single in-sync replica that is this log's
-// durable offset; it never moves back.
-func (p *Partition) advanceHighWatermark() {
+// durableAdvanced tells the leader core how far the log is durable, which
+// may advance the high watermark.
+func (p *Partition) durableAdvanced() {
 	durable := p.log.DurableOffset()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if durable > p.mu.hw {
-		p.mu.hw = durable
-		p.wakeWaitersLocked()
+	if p.mu.core.IsLeader() {
+		p.handleReadyLocked(p.mu.core.LeaderDurable(durable))
 	}
 }
 
-func (p *Partition) waitHighWatermark(ctx context.Context, offset int64) error {
+// waitCommitted waits until the leader core can answer the acks=all append
+// res: the high watermark passed it, or this replica stopped leading the
+// epoch it was appended in.
+func (p *Partition) waitCommitted(ctx context.Context, res AppendResult) error {
 	ch := make(chan struct{}, 1)
 	p.AddWaiter(ch)
 	defer p.RemoveWaiter(ch)
 	for {
 		p.mu.Lock()
-		hw, err := p.mu.hw, p.checkLeaderLocked(-1)
-		p.mu.Unlock()
-		if hw >= offset {
-			return nil
+		var done bool
+		var err error
+		switch {
+		case p.mu.closed:
+			done, err = true, ErrClosed
+		case p.mu.state.Leader != p.nodeID || p.mu.state.LeaderEpoch != res.LeaderEpoch:
+			done, err = true, errNotLeader
+		default:
+			done, err = p.mu.core.CanAck(res.LastOffset)
 		}
-		if err != nil {
-			return fmt.Errorf("waiting for the high watermark of %s-%d: %w", p.Topic, p.Index, err)
+		p.mu.Unlock()
+		if done {
+			if err != nil {
+				return fmt.Errorf("waiting for the replicas of %s-%d: %w", p.Topic, p.Index, err)
+			}
+			return nil
 		}
 		select {
 		case <-ch:
@@ -431,18 +535,41 @@ func (p *Partition) waitHighWatermark(ctx context.Context, offset int64) error {
 func (p *Partition) AddWaiter(ch chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.mu.waiters[ch] = struct{}{}
+	p.mu.waiters[ch] = false
 }
 
-// RemoveWaiter undoes AddWaiter.
+// AddAppendWaiter is AddWaiter for a follower's delayed fetch: ch is also
+// woken by every append, since followers read past the high watermark.
+func (p *Partition) AddAppendWaiter(ch chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mu.waiters[ch] = true
+}
+
+// RemoveWaiter undoes AddWaiter and AddAppendWaiter.
 func (p *Partition) RemoveWaiter(ch chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.mu.waiters, ch)
 }
 
+// wakeWaitersLocked wakes every waiter.
 func (p *Partition) wakeWaitersLocked() {
 	for ch := range p.mu.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wakeAppendWaitersLocked wakes the waiters that read past the high
+// watermark.
+func (p *Partition) wakeAppendWaitersLocked() {
+	for ch, appends := range p.mu.waiters {
+		if !appends {
+			continue
+		}
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -459,6 +586,9 @@ type FetchResult struct {
 	HighWatermark  int64
 	LogStartOffset int64
 	LeaderEpoch    int32
+	// Diverging is set, with no records, when a follower's log diverged
+	// from the leader's (RecordFollowerFetch).
+	Diverging *EpochEndOffset
 }
 
 // Read returns committed record batches from offset, at most maxBytes unless
@@ -478,7 +608,7 @@ func (p *Partition) ReadPinned(offset int64, maxBytes int32, clientEpoch int32) 
 func (p *Partition) read(offset int64, maxBytes int32, clientEpoch int32, pin bool) (FetchResult, error) {
 	p.mu.Lock()
 	err := p.checkLeaderLocked(clientEpoch)
-	res := FetchResult{HighWatermark: p.mu.hw, LeaderEpoch: p.mu.state.LeaderEpoch}
+	res := FetchResult{HighWatermark: p.mu.core.HighWatermark(), LeaderEpoch: p.mu.state.LeaderEpoch}
 	p.mu.Unlock()
 	res.LogStartOffset = p.log.LogStartOffset()
 	if err != nil {
@@ -504,7 +634,12 @@ func (p *Partition) read(offset int64, maxBytes int32, clientEpoch int32, pin bo
 }
 
 func (p *Partition) readLog(res *FetchResult, offset int64, maxBytes int32, pin bool) error {
-	rr, err := p.log.Read(offset, maxBytes, res.HighWatermark)
+	return p.readLogTo(res, offset, maxBytes, res.HighWatermark, pin)
+}
+
+// readLogTo reads batches below maxOffset into res.
+func (p *Partition) readLogTo(res *FetchResult, offset int64, maxBytes int32, maxOffset int64, pin bool) error {
+	rr, err := p.log.Read(offset, maxBytes, maxOffset)
 	if err != nil || rr.Size == 0 {
 		return err
 	}
@@ -544,7 +679,7 @@ const (
 func (p *Partition) ListOffset(timestamp int64, clientEpoch int32) (offset, ts int64, epoch int32, found bool, err error) {
 	p.mu.Lock()
 	err = p.checkLeaderLocked(clientEpoch)
-	hw, epoch := p.mu.hw, p.mu.state.LeaderEpoch
+	hw, epoch := p.mu.core.HighWatermark(), p.mu.state.LeaderEpoch
 	p.mu.Unlock()
 	if err != nil {
 		return 0, 0, epoch, false, err
@@ -598,7 +733,7 @@ func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, e
 func (p *Partition) DeleteRecords(offset int64) (lowWatermark int64, err error) {
 	p.mu.Lock()
 	err = p.checkLeaderLocked(-1)
-	hw, cfg := p.mu.hw, p.mu.cfg
+	hw, cfg := p.mu.core.HighWatermark(), p.mu.cfg
 	p.mu.Unlock()
 	if err != nil {
 		return -1, err
@@ -625,7 +760,7 @@ func (p *Partition) DeleteRecords(offset int64) (lowWatermark int64, err error) 
 // returns how many it deleted.
 func (p *Partition) applyRetention(now time.Time) (int, error) {
 	p.mu.Lock()
-	cfg, hw, closed := p.mu.cfg, p.mu.hw, p.mu.closed
+	cfg, hw, closed := p.mu.cfg, p.mu.core.HighWatermark(), p.mu.closed
 	p.mu.Unlock()
 	if closed {
 		return 0, nil
@@ -648,7 +783,7 @@ func (p *Partition) applyRetention(now time.Time) (int, error) {
 // at or above the high watermark. ctx ends a running pass early.
 func (p *Partition) compact(ctx context.Context, now time.Time) (storage.CompactionResult, error) {
 	p.mu.Lock()
-	cfg, hw, closed := p.mu.cfg, p.mu.hw, p.mu.closed
+	cfg, hw, closed := p.mu.cfg, p.mu.core.HighWatermark(), p.mu.closed
 	p.mu.Unlock()
 	if closed || !cfg.Compact {
 		return storage.CompactionResult{}, nil
@@ -672,7 +807,7 @@ func (p *Partition) close(remove bool) error {
 	p.wakeWaitersLocked()
 	p.mu.Unlock()
 	close(p.stop)
-	<-p.done
+	p.isrSends.Wait()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if remove {

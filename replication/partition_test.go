@@ -128,8 +128,11 @@ func TestAcksZeroCommitsInBackground(t *testing.T) {
 // TestMinInsyncReplicas checks min.insync.replicas (Kafka topic config): an
 // acks=all produce with fewer in-sync replicas fails with
 // NOT_ENOUGH_REPLICAS before anything is written; acks=1 is not affected.
+// (min.insync.replicas is capped at the replication factor, as Kafka's
+// effectiveMinIsr, so the partition has two replicas, one in sync.)
 func TestMinInsyncReplicas(t *testing.T) {
 	spec := leaderSpec("t", 1, 0)
+	spec.State.Replicas = []int32{testNode, testNode + 1}
 	spec.Config.MinInsyncReplicas = 2
 	_, p := openLeader(t, spec)
 

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,8 +159,8 @@ var appendSizes = []struct {
 }{{"1KiB", 1 << 10}, {"16KiB", 16 << 10}, {"1MiB", 1 << 20}}
 
 // BenchmarkLogAppend: the durable produce path, one writer, one batch per
-// op: Append, then Sync up to the new log end (an fdatasync by the syncer
-// goroutine). Compare each size with BenchmarkRawFileWrite of the same size,
+// op: Append, then Sync up to the new log end (an fdatasync by a sync
+// worker). Compare each size with BenchmarkRawFileWrite of the same size,
 // run in the same invocation (issue 3: >= 90% of raw throughput).
 func BenchmarkLogAppend(b *testing.B) {
 	for _, sz := range appendSizes {
@@ -333,19 +335,22 @@ func BenchmarkLookupRandomOffset(b *testing.B) {
 	}
 }
 
-// BenchmarkOpen10kPartitions opens 10,000 small partition logs (one segment
-// of ten 1 KiB batches each, with an epoch checkpoint) as a broker start
-// does, and reports the time per Open and, from runtime.MemStats, the heap
-// that an open log keeps, plus its descriptors and goroutines. Each Log
-// holds three descriptors per segment, so 10,000 logs do not fit under a
-// 20,000 descriptor limit at once: they are opened in rounds of 2,500, each
-// round measured while all its logs are open and then closed. Run with
-// -benchtime 1x: one op opens all 10,000.
+// BenchmarkOpen10kPartitions opens 10,000 small partition logs (three
+// segments of four 1 KiB batches or less each, with an epoch checkpoint)
+// as a broker start does, all at once, sharing one FileCache bounded at
+// open10kMaxOpen sealed files and one SyncScheduler, and reports the time
+// per Open and, while all are open, the heap (runtime.MemStats) and the
+// resident memory (VmRSS) an open log keeps, its descriptors and its
+// goroutines. Each log holds one descriptor for its active segment; the
+// 20,000 sealed segments share the bounded cache. Run with -benchtime 1x:
+// one op opens all 10,000.
 func BenchmarkOpen10kPartitions(b *testing.B) {
-	const partitions, round = 10_000, 2_500
+	const partitions = 10_000
 	root := b.TempDir()
 	tmpl := filepath.Join(root, "template-0")
-	l, err := Open(DefaultConfig(tmpl))
+	cfg := DefaultConfig(tmpl)
+	cfg.SegmentBytes = 4 << 10
+	l, err := Open(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -353,6 +358,9 @@ func BenchmarkOpen10kPartitions(b *testing.B) {
 		if _, err := l.Append(kibBatch(b), 0, -1); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if n := l.NumSegments(); n != 3 {
+		b.Fatalf("template has %d segments, want 3", n)
 	}
 	if err := l.Close(); err != nil {
 		b.Fatal(err)
@@ -362,35 +370,40 @@ func BenchmarkOpen10kPartitions(b *testing.B) {
 		dirs[p] = filepath.Join(root, PartitionDirName("bench", int32(p)))
 		copyDir(b, tmpl, dirs[p]) // plain copies, no fsync: setup, not under test
 	}
-	var heap, fds, goroutines float64
+	var heap, rss, fds, goroutines float64
 	var opened time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for start := 0; start < partitions; start += round {
-			h, f, g, d := openRound(b, dirs[start:start+round])
-			heap, fds, goroutines, opened = heap+h, fds+f, goroutines+g, opened+d
-		}
+		h, r, f, g, d := openAll(b, dirs)
+		heap, rss, fds, goroutines, opened = heap+h, rss+r, fds+f, goroutines+g, opened+d
 	}
 	b.StopTimer()
 	n := float64(b.N * partitions)
 	b.ReportMetric(float64(opened.Nanoseconds())/n, "ns/open")
 	b.ReportMetric(heap/n, "heap-B/log")
+	b.ReportMetric(rss/n, "rss-B/log")
 	b.ReportMetric(fds/n, "fds/log")
 	b.ReportMetric(goroutines/n, "goroutines/log")
 }
 
-// openRound opens the logs in dirs, measures what they hold once all are
-// open (totals over the round), and closes them.
-func openRound(b *testing.B, dirs []string) (heap, fds, goroutines float64, took time.Duration) {
+// open10kMaxOpen is BenchmarkOpen10kPartitions' storage.max.open.segments.
+const open10kMaxOpen = 1000
+
+// openAll opens the logs in dirs, measures what they hold once all are
+// open (totals), and closes them.
+func openAll(b *testing.B, dirs []string) (heap, rss, fds, goroutines float64, took time.Duration) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	fd0, g0 := countFDs(b), runtime.NumGoroutine()
+	fd0, g0, rss0 := countFDs(b), runtime.NumGoroutine(), residentBytes(b)
+	fc, sched := NewFileCache(open10kMaxOpen), NewSyncScheduler(4)
 	logs := make([]*Log, len(dirs))
 	began := time.Now()
 	for i, d := range dirs {
+		cfg := DefaultConfig(d)
+		cfg.FileCache, cfg.SyncScheduler = fc, sched
 		var err error
-		if logs[i], err = Open(DefaultConfig(d)); err != nil {
+		if logs[i], err = Open(cfg); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -399,6 +412,7 @@ func openRound(b *testing.B, dirs []string) (heap, fds, goroutines float64, took
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	heap = float64(after.HeapAlloc) - float64(before.HeapAlloc)
+	rss = float64(residentBytes(b) - rss0)
 	fds, goroutines = float64(countFDs(b)-fd0), float64(runtime.NumGoroutine()-g0)
 	for _, l := range logs {
 		if err := l.Close(); err != nil {
@@ -407,7 +421,25 @@ func openRound(b *testing.B, dirs []string) (heap, fds, goroutines float64, took
 	}
 	runtime.KeepAlive(logs)
 	b.StartTimer()
-	return heap, fds, goroutines, took
+	return heap, rss, fds, goroutines, took
+}
+
+// residentBytes is the process's VmRSS.
+func residentBytes(b *testing.B) int64 {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status")
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	b.Skip("no VmRSS")
+	return 0
 }
 
 func countFDs(b *testing.B) int {

@@ -331,7 +331,11 @@ func earliestFirstBatch(srcs []cleanSource) int64 {
 		if s.size == 0 {
 			continue
 		}
-		h, err := newHeaderScanner(s.seg.log, s.size).header(0)
+		var h BatchHeader
+		err := s.seg.withFile(func(f *os.File) (err error) {
+			h, err = newHeaderScanner(f, s.size).header(0)
+			return err
+		})
 		if err == nil && h.MaxTimestamp > 0 {
 			earliest = min(earliest, h.MaxTimestamp)
 		}
@@ -642,7 +646,25 @@ func (l *Log) liveCleanedLocked(p *cleanPlan, cleaned []cleanedSegment) ([]clean
 // It returns the replaced segments, to be closed once appendMu is released.
 // Any error leaves a directory that Open finishes. The caller holds
 // appendMu.
-func (l *Log) replaceSegmentsLocked(live []cleanedSegment, res *CompactionResult) ([]*segment, error) {
+func (l *Log) replaceSegmentsLocked(live []cleanedSegment, res *CompactionResult) (old []*segment, err error) {
+	// From the first rename on, a source's path names its cleaned copy, so
+	// a reader must not open the source through the file cache any more:
+	// hold every source's original file open until closeReplaced (or
+	// until this fails and the log with it).
+	held := 0
+	defer func() {
+		if err != nil {
+			for _, c := range live[:held] {
+				c.src.seg.release()
+			}
+		}
+	}()
+	for _, c := range live {
+		if _, err := c.src.seg.acquire(); err != nil {
+			return nil, err
+		}
+		held++
+	}
 	dir := l.cfg.Dir
 	for _, c := range live {
 		if err := commitCleaned(dir, c.seg.base); err != nil {
@@ -680,13 +702,22 @@ func (l *Log) replaceSegmentsLocked(live []cleanedSegment, res *CompactionResult
 			repl[c.src.seg] = nil
 			res.SegmentsRemoved++
 		} else {
+			// The copy's .log, opened as .cleaned, is now the file at
+			// the final name: the cache adopts it like a sealed segment's.
+			c.seg.fc = l.files
+			l.files.addSealed(c.seg, c.seg.log)
+			// Offsets do not move, so the source's transaction index,
+			// left in place under the same name, is the copy's too.
+			c.src.seg.mu.RLock()
+			c.seg.txns = c.src.seg.txns
+			c.src.seg.mu.RUnlock()
+			c.seg.log = nil
 			repl[c.src.seg] = c.seg
 			res.SegmentsRewritten++
 		}
 	}
 	l.mu.Lock()
 	segs := make([]*segment, 0, len(l.segs))
-	var old []*segment
 	for _, s := range l.segs {
 		n, ok := repl[s]
 		if !ok {
@@ -744,7 +775,9 @@ func removeSwapped(dir string, base int64) error {
 	return nil
 }
 
-// closeReplaced closes the files of replaced segments. Holding syncMu keeps
+// closeReplaced drops the references replaceSegmentsLocked held and closes
+// the files of replaced segments (a reader still using one keeps it open
+// until it is done). Holding syncMu keeps
 // an fsync of the syncer off a closed file (the syncer only fsyncs the
 // active segment, which compaction never replaces, but the rule is the
 // same everywhere).
@@ -755,9 +788,12 @@ func (l *Log) closeReplaced(old []*segment) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	for _, s := range old {
+		// Dropped first, so the release below closes the file instead of
+		// parking it in the cache.
 		if err := s.close(); err != nil {
 			l.logger.Warn().Err(err).Str("file", s.name()).Msg("closing a compacted segment's old files failed")
 		}
+		s.release()
 	}
 }
 

@@ -73,8 +73,9 @@ type Config struct {
 	// fsync. Messages are counted as offsets (log end offset minus
 	// FlushedOffset), as Kafka does; for the broker's own appends that is
 	// the number of records. At least 1; DefaultFlushMessages (MaxInt64)
-	// never flushes by count. The fsync runs on the log's syncer goroutine:
-	// the append that crosses the threshold only kicks it, never waits.
+	// never flushes by count. The fsync runs on a sync worker (see
+	// SyncScheduler): the append that crosses the threshold only queues
+	// the log, never waits.
 	// With DurabilityFsync it is accepted and has no effect: every
 	// acknowledged offset is already fsynced before the ack.
 	FlushMessages int64
@@ -86,6 +87,13 @@ type Config struct {
 	FlushMs int64
 	// Logger receives the log's messages; the zero Logger discards them.
 	Logger zerolog.Logger
+	// FileCache bounds the descriptors of sealed segments, shared with the
+	// other logs that use it; nil means DefaultFileCache(), the process's.
+	FileCache *FileCache
+	// SyncScheduler runs the log's fsyncs (group commit, flush policy) on
+	// workers shared with the other logs that use it; nil means
+	// DefaultSyncScheduler(), the process's.
+	SyncScheduler *SyncScheduler
 }
 
 // DefaultConfig returns Kafka's defaults for the partition directory dir.

@@ -17,6 +17,7 @@ ParsePartitionDir) holding:
 	00000000000000000000.log        record batches of the segment
 	00000000000000000000.index      sparse offset index
 	00000000000000000000.timeindex  sparse time index
+	00000000000000000000.txnindex   aborted transactions, only once there is one
 	00000000000000001234.log        next segment: its base offset is 1234
 	...
 	leader-epoch-checkpoint         leader epoch cache (KIP-101)
@@ -24,13 +25,11 @@ ParsePartitionDir) holding:
 	cleaner-offset-checkpoint       where compaction's next dirty section starts
 	partition.metadata              topic ID
 	clean-shutdown                  only between a clean Close and the next Open
+	00000000000000001234.snapshot   producer-state snapshot at offset 1234 (at most two)
 
 and, only while compaction swaps a segment in (see Compaction),
 <base>.log.cleaned, .index.cleaned, .timeindex.cleaned and the same names
 ending in .swap.
-
-Kafka also keeps a <base>.txnindex per segment once it holds an aborted
-transaction; Samsa does not write one yet (see Transaction index).
 
 Segment files are named by the segment's base offset, zero-padded to 20
 decimal digits. Segments never overlap; each starts at or after the end of
@@ -131,18 +130,23 @@ segment's indexes are rebuilt by every Open that follows a crash, and a
 sealed segment's indexes are rebuilt when missing or inconsistent.
 
 Lookups use the in-memory copy of the indexes, so the index files are open
-only while they are written: a sealed segment holds one descriptor (its
-.log), the active segment three (its index files are opened at its
-creation, at the first index write after a clean Open, or when a
-truncation makes a sealed segment active again, and closed when it is
-sealed).
+only while they are written: the active segment holds up to three
+descriptors (its .log, and its index files, opened at its creation, at the
+first index write after a clean Open, or when a truncation makes a sealed
+segment active again, and closed when it is sealed). A sealed segment
+opens its .log only when it is read, through a FileCache shared by the
+logs of the process (Config.FileCache, DefaultFileCache), which closes
+the least recently used sealed files beyond its bound (the server's
+storage.max.open.segments): reads take a reference for as long as they
+use the file, a segment leaving the log is never reopened by name, and
+pinned regions hold duplicated descriptors that eviction does not
+touch (filecache.go).
 
 # Transaction index
 
-Not implemented: the format is recorded here so that aborted transactions
-can be added without a format decision. Kafka's <base>.txnindex lists the
-aborted transactions whose abort marker is in the segment, in the order of
-their markers, as fixed 34-byte big-endian entries with no header:
+Kafka's <base>.txnindex lists the aborted transactions whose abort marker
+is in the segment, in the order of their markers, as fixed 34-byte
+big-endian entries with no header (txnindex.go):
 
 	version           int16   = 0
 	producerId        int64
@@ -150,15 +154,52 @@ their markers, as fixed 34-byte big-endian entries with no header:
 	lastOffset        int64   offset of the abort marker
 	lastStableOffset  int64   the partition's last stable offset when the marker was written
 
-A fetch at read_committed collects, from the segments it reads, the entries
-with lastOffset >= the fetch offset and firstOffset < the upper bound, and
-answers them as AbortedTransactions. When it is added, the file must be
-optional (a segment without aborted transactions has none, and recovery
-must rebuild it from the control batches when missing, as Kafka does),
-written and fsynced with the segment's other files at roll, cut by
-TruncateTo, and deleted and swapped with its segment by retention and
-compaction (.txnindex.cleaned, .txnindex.swap). Until then no file of that
-name is created, and a stray one is ignored.
+Log.AppendAbortedTxn adds an entry to the active segment's file, creating
+it with the first one: a segment without aborted transactions has none,
+and a missing file means no entries. The file is opened only for the
+write; with DurabilityFsync the entry is fdatasynced (and a new file's
+directory entry fsynced) before AppendAbortedTxn returns, so it is
+durable before its marker can be acknowledged; with DurabilityPageCache
+it is fsynced with the segment's other files at roll and at Close. The
+entries are kept in memory; Log.AbortedTransactions(from, to) answers a
+read_committed fetch with the entries whose lastOffset >= from and
+firstOffset < to, from the segment holding from on. Open reads the file
+of every segment and cuts it, with a warning, at the first bad entry (a
+partial entry, another version, a marker outside the segment or out of
+order): only a crash leaves one, as an entry is one pwrite. TruncateTo
+drops the entries whose marker is cut and rewrites the file (deleting it
+when empty); retention, truncation and TruncateFullyAndStartAt delete it
+with its segment; a new segment deletes a stale one of its name.
+Compaction keeps offsets, so the file stays in place under its name and
+the cleaned copy inherits the entries (a segment that compaction empties
+and removes loses its file: transactions and compaction are not combined
+yet). Kafka rebuilds a missing .txnindex from the control batches and
+the producer state; Samsa does not yet (transactions are not written
+yet).
+
+# Producer snapshots
+
+<offset>.snapshot (offset in 20 digits, Kafka's naming) holds replication's
+idempotent-producer state covering every batch below offset, so that Open
+of the partition is followed by a scan of the batch headers from offset
+only. Storage does not know the state's encoding; it frames it:
+
+	version  int16   = 0
+	crc      uint32  CRC-32C of the rest
+	offset   int64   equal to the file's name
+	length   int32   bytes of data
+	data
+
+A snapshot is written atomically (temporary file, fsync, rename, directory
+fsync) by WriteProducerSnapshot, and, if a source is registered
+(SetSnapshotSource), when a segment rolls (at the new segment's base
+offset) and at a clean Close (at the log end, unless the newest snapshot
+is already there). Only the newest two are kept. LatestProducerSnapshot
+returns the newest one that reads back intact; a damaged one is deleted
+with a warning and the older one tried, so a snapshot is never half
+trusted. Snapshots above the log end (TruncateTo, recovery) and below the
+log start (retention) are deleted, and TruncateFullyAndStartAt deletes
+all of them.
 
 # Checkpoints
 
@@ -238,35 +279,45 @@ never compacted.
 # Durability
 
 Append never waits for the disk. Sync(ctx, upTo) blocks until every offset
-below upTo is on stable storage. With DurabilityFsync, each Log runs one
-syncer goroutine that fdatasyncs the active segment on behalf of all waiting
-Sync calls at once (group commit); DurableOffset then covers everything
-appended before that fdatasync began. A roll fsyncs the old segment's log and
-indexes and then the directory, before the new segment is published, in both
-durability modes. So at any instant every sealed segment is durable, and
-after a crash only the active segment can be incomplete. With
-DurabilityPageCache, Sync returns at once and DurableOffset equals
-LogEndOffset: what that mode acknowledges as "durable" is in the page cache,
-which survives a crash of the process but not of the machine. FlushedOffset
-is the real fsync point in both modes (equal to DurableOffset with
-DurabilityFsync). In page-cache mode data reaches the disk at roll, at
-Close, by kernel writeback, or by the flush policy (Kafka's flush.messages
-and flush.ms, Config.FlushMessages and Config.FlushMs; by default never):
+below upTo is on stable storage. A Log owns no goroutine: with
+DurabilityFsync, Sync queues the log on a SyncScheduler shared by the
+logs of the process (Config.SyncScheduler, DefaultSyncScheduler), whose
+small pool of workers (started on demand, gone when idle) fdatasyncs the
+log's active segment on behalf of all its waiting Sync calls at once
+(group commit); DurableOffset then covers everything appended before that
+fdatasync began. Calls arriving meanwhile share the next fdatasync, after
+the other queued logs had their turn; different logs are synced
+concurrently by different workers. SyncAsync asks for the same without
+waiting (acks=0, followers), and the durable hook (SetDurableHook) tells
+the caller, outside the log's locks, in order and never concurrently,
+whenever DurableOffset advances: after such an fdatasync, after a roll,
+and in page-cache mode after every append. A roll fsyncs the old
+segment's log and indexes and then the directory, before the new segment
+is published, in both durability modes. So at any instant every sealed
+segment is durable, and after a crash only the active segment can be
+incomplete. With DurabilityPageCache, Sync returns at once and
+DurableOffset equals LogEndOffset: what that mode acknowledges as
+"durable" is in the page cache, which survives a crash of the process but
+not of the machine. FlushedOffset is the real fsync point in both modes
+(equal to DurableOffset with DurabilityFsync). In page-cache mode data
+reaches the disk at roll, at Close, by kernel writeback, or by the flush
+policy (Kafka's flush.messages and flush.ms, Config.FlushMessages and
+Config.FlushMs; by default never):
 
   - flush.messages: an append leaving at least FlushMessages offsets above
-    FlushedOffset kicks the syncer, which fdatasyncs the active segment
-    (as Kafka, messages are counted as offsets: records, not batches). The
-    appender never waits for that fsync.
-  - flush.ms: the syncer arms a timer for when the oldest append not yet
-    fsynced is FlushMs old and fdatasyncs then (0: after every append, in
-    the background).
+    FlushedOffset queues the log, and a worker fdatasyncs the active
+    segment (as Kafka, messages are counted as offsets: records, not
+    batches). The appender never waits for that fsync.
+  - flush.ms: a worker arms the log's timer (a time.AfterFunc, which holds
+    no goroutine while it waits) for when the oldest append not yet
+    fsynced is FlushMs old; the timer queues the log, and a worker
+    fdatasyncs then (0: after every append, in the background).
 
-The syncer goroutine (and its one timer) runs the policy; a page-cache log
-starts it only once a policy is set, so a log without one has no
-goroutine. SetConfig changes the policy at once. An fsync failure fails the
-log, as in fsync mode. With DurabilityFsync both settings are accepted and
-ignored: every acknowledged offset is already fsynced before the ack. Close
-fsyncs the active segment in both modes.
+SetConfig changes the policy at once. An fsync failure fails the log, as
+in fsync mode. With DurabilityFsync both settings are accepted and
+ignored: every acknowledged offset is already fsynced before the ack.
+Close waits for a pass running on the log, answers its waiters after
+fsyncing the active segment, in both modes.
 
 A failed write is cut back off the file; if that fails too, or any fsync
 fails (after which the page cache cannot be trusted), the Log refuses all
@@ -346,20 +397,24 @@ whole batches and never wait for an append or an fsync. Read returns file
 regions that stay valid until the log is truncated or closed or their
 segment is deleted; see ReadResult. Segment deletion holds the append lock
 only for its two small checkpoint writes; readers wait only for the moment
-the segment list changes, and the files are closed (under syncMu, so the
-syncer never fsyncs a closed file) and unlinked with no lock that appends or
-reads take.
+the segment list changes, and the files are closed (under syncMu, so a
+sync worker never fsyncs a closed file; a reader still using one keeps it
+open through the FileCache until it is done) and unlinked with no lock
+that appends or reads take.
 
 Compact reads and rewrites sealed segments without that lock, through
 file handles of its own, and takes it only for the renames of the swap;
 one pass runs at a time (cleanMu), and Close interrupts it.
 
 Lock order: Log.cleanMu, then Log.appendMu, then Log.syncMu (held around
-each fsync of the syncer and by whoever closes or shrinks files), then Log.mu (the segment
-list; readers hold it shared), then segment.mu (in-memory indexes). The
-epoch cache's lock and the syncer's waiter lock are leaves. An append takes
-only appendMu (and Log.mu briefly to publish a new segment), so it never
-waits for an fsync.
+each fsync of a sync worker and by whoever closes or shrinks files), then
+Log.mu (the segment list; readers hold it shared), then segment.mu
+(in-memory indexes), then FileCache.mu. The log's scheduling lock
+(logSync.mu, its Sync waiters) comes after appendMu and before
+SyncScheduler.mu, and is never held with syncMu or mu; the epoch cache's
+lock is a leaf. The durable hook runs with none of them held. An append
+takes only appendMu (and Log.mu briefly to publish a new segment), so it
+never waits for an fsync.
 
 # Errors
 

@@ -41,6 +41,18 @@ func (c *epochCache) latest() int32 {
 	return c.es[len(c.es)-1].epoch
 }
 
+// latestBelow is the newest epoch that starts below offset, -1 if none.
+func (c *epochCache) latestBelow(offset int64) int32 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i := len(c.es) - 1; i >= 0; i-- {
+		if c.es[i].start < offset {
+			return c.es[i].epoch
+		}
+	}
+	return -1
+}
+
 // withAssigned returns es plus the given epoch starts, keeping only those
 // that are newer than the latest entry (Kafka's assign: a lower or equal
 // epoch, or a start before the latest start, is ignored).

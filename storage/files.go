@@ -155,8 +155,9 @@ func readSmallFile(path string) ([]byte, bool, error) {
 // (Open deletes orphaned index files). Missing files are not an error.
 func removeSegmentFiles(dir string, base int64) error {
 	logPath, idxPath, timePath := segmentPaths(dir, base)
+	txnPath := filepath.Join(dir, segmentFileName(base, txnIndexSuffix))
 	var errs []error
-	for _, p := range []string{logPath, idxPath, timePath} {
+	for _, p := range []string{logPath, idxPath, timePath, txnPath} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

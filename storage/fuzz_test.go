@@ -46,6 +46,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		writeFuzzSeeds(t, target, fuzzSeeds())
 	}
 	writeFuzzSeeds(t, "FuzzDecodeRecords", decodeRecordsSeeds(t))
+	writeFuzzSeeds(t, "FuzzDecodeTxnIndex", txnIndexSeeds())
 }
 
 func writeFuzzSeeds(t *testing.T, target string, seeds map[string][]byte) {

@@ -51,21 +51,24 @@ type AppendInfo struct {
 //   - a sealed segment changes only by compaction, which swaps in a copy
 //     holding a subset of its records at the same offsets (cleaner.go).
 //
-// Lock order: cleanMu -> appendMu -> syncMu -> mu -> segment.mu;
-// epochCache.mu and syncer.mu are leaves. The syncer goroutine takes syncMu then mu (read);
-// appends take only appendMu (and mu briefly to publish a new segment), so an
-// append never waits for an fsync.
+// Lock order: cleanMu -> appendMu -> syncMu -> mu -> segment.mu ->
+// FileCache.mu; epochCache.mu is a leaf; logSync.mu comes after appendMu
+// and before SyncScheduler.mu, and is never held with syncMu or mu. A sync
+// worker takes syncMu then mu (read); appends take only appendMu (and mu
+// briefly to publish a new segment), so an append never waits for an
+// fsync.
 type Log struct {
 	cfg     Config
 	logger  zerolog.Logger
 	topicID [16]byte
+	files   *FileCache // sealed segments' descriptors (Config.FileCache or the process's)
 
 	// appendMu serialises writers: Append, AppendAsFollower, TruncateTo,
 	// TruncateFullyAndStartAt, AssignLeaderEpoch, ApplyRetention,
 	// DeleteRecordsBefore, the swap of Compact, SetConfig, Close. It also
 	// guards the settings SetConfig changes in cfg.
 	appendMu sync.Mutex
-	// syncMu is held around every fsync of the syncer, and by whoever closes,
+	// syncMu is held around every fsync of a sync worker, and by whoever closes,
 	// removes or shrinks segment files, so an fsync never hits a closed file.
 	syncMu sync.Mutex
 
@@ -87,16 +90,16 @@ type Log struct {
 	durable atomic.Int64
 	failErr atomic.Pointer[error]
 	epochs  epochCache
-	// syncer runs group commit (DurabilityFsync) or the flush policy
-	// (DurabilityPageCache; started only once a policy is set, so a
-	// page-cache log without one has no goroutine). Set before use in Open
-	// or under appendMu, never cleared.
-	syncer   *syncer
-	fsyncs   atomic.Int64
-	testHook atomic.Pointer[func()] // called by the syncer before each fdatasync
+	// syncer queues the log on its SyncScheduler for group commit
+	// (DurabilityFsync) or the flush policy (DurabilityPageCache); hook is
+	// the durable hook (sync.go).
+	syncer      logSync
+	durableHook durableHook
+	fsyncs      atomic.Int64
+	testHook    atomic.Pointer[func()] // called by a sync worker before each fdatasync
 
 	// The page-cache flush policy (sync.go). flushMessages and flushMs
-	// mirror cfg.FlushMessages and cfg.FlushMs for the syncer, which does
+	// mirror cfg.FlushMessages and cfg.FlushMs for the sync worker, which does
 	// not take appendMu. dirtySince is when the oldest append not yet
 	// fsynced happened (monoNow), 0 when none is known.
 	flushMessages atomic.Int64
@@ -109,7 +112,13 @@ type Log struct {
 	// markerUnsynced: Open unlinked clean-shutdown without a directory
 	// fsync yet (shutdown.go); guarded by appendMu.
 	markerUnsynced bool
-	cleanOpen      bool // Open found a matching clean-shutdown marker and skipped recovery
+	cleanOpen      bool           // Open found a matching clean-shutdown marker and skipped recovery
+	txnFiles       map[int64]bool // during Open: the bases that have a .txnindex
+
+	// Producer snapshots (snapshot.go), guarded by appendMu: the offsets
+	// of the .snapshot files, ascending, and the state's source.
+	snapshots  []int64
+	snapSource func() (int64, []byte)
 }
 
 // Open opens the partition log in cfg.Dir, creating it if missing, and
@@ -118,7 +127,15 @@ func Open(cfg Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{cfg: cfg, logger: partitionLogger(cfg), clockBase: time.Now()}
+	l := &Log{cfg: cfg, logger: partitionLogger(cfg), clockBase: time.Now(), files: cfg.FileCache}
+	if l.files == nil {
+		l.files = DefaultFileCache()
+	}
+	sched := cfg.SyncScheduler
+	if sched == nil {
+		sched = DefaultSyncScheduler()
+	}
+	l.syncer.init(sched)
 	l.epochs.dir = cfg.Dir
 	l.flushMessages.Store(cfg.FlushMessages)
 	l.flushMs.Store(cfg.FlushMs)
@@ -129,9 +146,6 @@ func Open(cfg Config) (*Log, error) {
 		}
 		return nil, fmt.Errorf("open log %s: %w", cfg.Dir, err)
 	}
-	if cfg.Durability == DurabilityFsync || cfg.hasFlushPolicy() {
-		l.startSyncerLocked()
-	}
 	l.logger.Info().Int64("log_start_offset", l.LogStartOffset()).Int64("log_end_offset", l.LogEndOffset()).
 		Int("segments", len(l.segs)).Int32("epoch", l.LatestEpoch()).Bool("clean_shutdown", l.cleanOpen).
 		Dur("took", time.Since(began)).Msg("opened log")
@@ -141,7 +155,7 @@ func Open(cfg Config) (*Log, error) {
 // SetConfig applies a topic config change to the open log (AlterConfigs):
 // SegmentBytes, SegmentMs, IndexIntervalBytes and SegmentIndexBytes take
 // effect from the next append (a smaller size or index limit rolls the
-// active segment then); FlushMessages and FlushMs at once (the syncer
+// active segment then); FlushMessages and FlushMs at once (a sync worker
 // re-evaluates the flush policy, so a lower limit may flush right away). cfg must pass Validate; Dir and Durability must not
 // change, nor TopicID unless zero (ErrInvalidConfig); Logger is ignored. The
 // settings are read only under appendMu, which SetConfig holds, so they
@@ -168,11 +182,8 @@ func (l *Log) SetConfig(cfg Config) error {
 	l.cfg.FlushMessages, l.cfg.FlushMs = cfg.FlushMessages, cfg.FlushMs
 	l.flushMessages.Store(cfg.FlushMessages)
 	l.flushMs.Store(cfg.FlushMs)
-	if l.syncer == nil && cfg.hasFlushPolicy() {
-		l.startSyncerLocked()
-	}
-	if l.syncer != nil {
-		l.syncer.wake() // re-evaluate the flush policy
+	if l.cfg.Durability == DurabilityPageCache {
+		l.kickSync() // re-evaluate the flush policy
 	}
 	l.logger.Info().Int64("segment_bytes", cfg.SegmentBytes).Int64("segment_ms", cfg.SegmentMs).
 		Int("index_interval_bytes", cfg.IndexIntervalBytes).Int("segment_index_bytes", cfg.SegmentIndexBytes).
@@ -217,6 +228,16 @@ func (l *Log) TopicID() [16]byte { return l.topicID }
 // LatestEpoch is the newest leader epoch in the epoch cache, -1 if none.
 func (l *Log) LatestEpoch() int32 { return l.epochs.latest() }
 
+// LastBatchEpoch is the leader epoch of the last batch in the log: the
+// newest cached epoch that starts below the log end offset (-1: none). It
+// differs from LatestEpoch after AssignLeaderEpoch, which records an epoch
+// before any of its batches exist; a follower sends it as LastFetchedEpoch.
+func (l *Log) LastBatchEpoch() int32 {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	return l.epochs.latestBelow(l.leo.Load())
+}
+
 // EndOffsetForEpoch answers OffsetForLeaderEpoch (KIP-101, KIP-279): the
 // largest cached epoch <= epoch and the start offset of the next larger
 // epoch, or the log end offset if epoch is the latest. An epoch below the
@@ -260,6 +281,14 @@ func (l *Log) assignEpochsLocked(es ...epochEntry) error {
 // and not older than LatestEpoch (else ErrFencedEpoch). Safe for concurrent
 // callers.
 func (l *Log) Append(batches []byte, leaderEpoch int32, logAppendTime int64) (AppendInfo, error) {
+	info, err := l.appendLeader(batches, leaderEpoch, logAppendTime)
+	if err == nil {
+		l.notifyDurable() // a roll, or page-cache mode, advanced DurableOffset
+	}
+	return info, err
+}
+
+func (l *Log) appendLeader(batches []byte, leaderEpoch int32, logAppendTime int64) (AppendInfo, error) {
 	hs, err := walkBatches(batches, false)
 	if err != nil {
 		return AppendInfo{}, err
@@ -303,9 +332,18 @@ func stampAll(b []byte, hs []BatchHeader, base int64, epoch int32, logAppendTime
 
 // AppendAsFollower appends batches copied from the leader, offsets and
 // epochs included. The batches' CRCs are verified, their offsets must
-// increase, and the first base offset must equal the log end offset (else
-// ErrOffsetOutOfRange). The epoch cache learns every newer epoch it sees.
+// increase, and the first base offset must not be below the log end offset
+// (else ErrOffsetOutOfRange); above it is a gap the leader's compaction left,
+// kept as it is. The epoch cache learns every newer epoch it sees.
 func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
+	info, err := l.appendFollower(batches)
+	if err == nil {
+		l.notifyDurable()
+	}
+	return info, err
+}
+
+func (l *Log) appendFollower(batches []byte) (AppendInfo, error) {
 	hs, err := walkBatches(batches, true)
 	if err != nil {
 		return AppendInfo{}, err
@@ -324,7 +362,9 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	if err := l.writableLocked(); err != nil {
 		return AppendInfo{}, err
 	}
-	if leo := l.leo.Load(); hs[0].BaseOffset != leo {
+	// A first batch past the log end is a gap the leader's compaction left
+	// (its batches keep their offsets); one below it would overlap.
+	if leo := l.leo.Load(); hs[0].BaseOffset < leo {
 		return AppendInfo{}, fmt.Errorf("%w: follower append at offset %d, log end offset is %d", ErrOffsetOutOfRange, hs[0].BaseOffset, leo)
 	}
 	if err := l.assignEpochsLocked(epochs...); err != nil {
@@ -477,7 +517,7 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 	if err := old.closeIndexes(); err != nil { // sealed: the indexes live in memory
 		l.logger.Warn().Err(err).Str("file", old.name()).Msg("closing the index files of a sealed segment failed")
 	}
-	seg, err := openSegment(l.cfg.Dir, base, true)
+	seg, err := openSegment(l.cfg.Dir, base, true, l.files)
 	if err != nil {
 		return nil, err
 	}
@@ -488,13 +528,16 @@ func (l *Log) rollLocked(base int64) (*segment, error) {
 	l.mu.Lock()
 	l.segs = append(l.segs, seg)
 	l.mu.Unlock()
+	old.sealed() // durable and immutable: its descriptor may now be evicted
 	l.advanceDurable(old.next.Load())
+	l.snapshotFromSourceLocked("roll")
 	l.logger.Debug().Int64("base_offset", base).Int64("sealed_bytes", old.size.Load()).Msg("rolled segment")
 	return seg, nil
 }
 
-// Close stops the syncer, fsyncs the active segment, answers pending Sync
-// calls, and closes the files. If everything is then durable it writes the
+// Close stops the log's sync scheduling (waiting for a running pass),
+// fsyncs the active segment, answers pending Sync calls, and closes the
+// files. If everything is then durable it writes the
 // clean-shutdown marker (shutdown.go), so that the next Open skips the
 // recovery scan. It is idempotent.
 func (l *Log) Close() error {
@@ -506,9 +549,7 @@ func (l *Log) Close() error {
 	if l.closed.Load() {
 		return nil
 	}
-	if l.syncer != nil {
-		l.syncer.stopAndWait()
-	}
+	l.syncer.stop()
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
@@ -516,6 +557,7 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	var errs []error
 	if l.failure() == nil {
+		l.snapshotFromSourceLocked("close")
 		if err := fdatasync(l.segs[len(l.segs)-1].log); err != nil {
 			errs = append(errs, fmt.Errorf("%w: fdatasync at close: %v", ErrIO, err))
 		} else {
@@ -525,9 +567,7 @@ func (l *Log) Close() error {
 			}
 		}
 	}
-	if l.syncer != nil {
-		l.syncer.finish(l.durable.Load())
-	}
+	l.syncer.finish(l.durable.Load())
 	for _, s := range l.segs {
 		if err := s.close(); err != nil {
 			errs = append(errs, fmt.Errorf("%w: close %s: %v", ErrIO, s.name(), err))

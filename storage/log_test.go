@@ -466,11 +466,25 @@ func TestAppendAsFollower(t *testing.T) {
 			t.Fatalf("epoch %d: leader (%d, %d), follower (%d, %d)", ep, a1, b1, a2, b2)
 		}
 	}
+	// A gap (a batch the leader's compaction removed) is kept; an overlap
+	// is refused.
 	b := batch(1, 1, 0)
-	StampBatch(b, follower.LogEndOffset()+1, 4, -1)
+	StampBatch(b, follower.LogEndOffset()-1, 4, -1)
 	if _, err := follower.AppendAsFollower(b); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("overlap: %v", err)
+	}
+	gapAt := follower.LogEndOffset() + 3
+	StampBatch(b, gapAt, 4, -1)
+	if _, err := follower.AppendAsFollower(b); err != nil {
 		t.Fatalf("gap: %v", err)
 	}
+	if leo := follower.LogEndOffset(); leo != gapAt+1 {
+		t.Fatalf("log end offset %d after a batch at %d, want %d", leo, gapAt, gapAt+1)
+	}
+	if res, err := follower.Read(gapAt-2, 1<<20, follower.LogEndOffset()); err != nil || res.Size == 0 {
+		t.Fatalf("reading inside the gap: %v, %d bytes; want the batch after it", err, res.Size)
+	}
+	b = batch(1, 1, 0)
 	StampBatch(b, follower.LogEndOffset(), 4, -1)
 	b[len(b)-1] ^= 0xff
 	if _, err := follower.AppendAsFollower(b); !errors.Is(err, ErrCorruptBatch) {

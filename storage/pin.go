@@ -49,11 +49,18 @@ func (r ReadResult) Pin() (Pinned, error) {
 	}
 	p := Pinned{Size: r.Size}
 	dups := make(map[*os.File]*os.File)
-	for _, rg := range r.Regions {
+	for i, rg := range r.Regions {
 		d, ok := dups[rg.File]
 		if !ok {
-			var err error
-			if d, err = dupFile(rg.File); err != nil {
+			// The cache may have closed rg.File since Read: dup the
+			// segment's current descriptor (the same file: its path was
+			// not reused, or checkValidLocked would have refused).
+			f, release, err := r.regionFile(i)
+			if err == nil {
+				d, err = dupFile(f)
+				release()
+			}
+			if err != nil {
 				p.Release()
 				return Pinned{}, fmt.Errorf("pinning %s: %w", rg.File.Name(), err)
 			}

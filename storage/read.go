@@ -8,7 +8,11 @@ import (
 	"sort"
 )
 
-// FileRegion is a byte range of a segment file holding whole batches.
+// FileRegion is a byte range of a segment file holding whole batches. In a
+// ReadResult, File is the descriptor the read used; the segment's file
+// cache may close it once Read returns (sealed segments), so use the
+// result through Bytes or Pin, which open it again if needed. In Pinned,
+// File is a duplicated descriptor that stays open until Release.
 type FileRegion struct {
 	File *os.File
 	Pos  int64
@@ -24,27 +28,45 @@ type FileRegion struct {
 // (Compact). Bytes copies them under the log's read lock and fails with
 // ErrTruncated (truncated or compacted: read again), ErrClosed or
 // ErrOffsetOutOfRange respectively if that happened since Read, so it never
-// returns other bytes than the ones Read found. Moving the log start offset without deleting the segment
+// returns other bytes than the ones Read found. A sealed segment's file
+// closed meanwhile by the FileCache is simply opened again. Moving the log start offset without deleting the segment
 // (DeleteRecordsBefore inside a segment) does not invalidate a result. Pin
 // gives the same guarantee for the zero-copy path (see Pinned).
 type ReadResult struct {
 	Regions []FileRegion
 	Size    int64 // total bytes in Regions
 
-	log  *Log
-	gen  uint64
-	segs []*segment // the segments the regions lie in
+	log    *Log
+	gen    uint64
+	segs   []*segment // the segments the regions lie in
+	owners []*segment // the segment of each region
 }
 
-// add appends n bytes at pos of f, merging with the previous region when
-// contiguous.
-func (r *ReadResult) add(f *os.File, pos, n int64) {
-	if k := len(r.Regions); k > 0 && r.Regions[k-1].File == f && r.Regions[k-1].Pos+r.Regions[k-1].Len == pos {
+// add appends n bytes at pos of seg's file f, merging with the previous
+// region when contiguous.
+func (r *ReadResult) add(f *os.File, seg *segment, pos, n int64) {
+	if k := len(r.Regions); k > 0 && r.owners[k-1] == seg && r.Regions[k-1].Pos+r.Regions[k-1].Len == pos {
 		r.Regions[k-1].Len += n
 	} else {
 		r.Regions = append(r.Regions, FileRegion{File: f, Pos: pos, Len: n})
+		r.owners = append(r.owners, seg)
 	}
 	r.Size += n
+}
+
+// regionFile returns the open file of region i, with a reference to drop
+// with the returned release. A ReadResult built without a log (tests)
+// uses the region's own file.
+func (r ReadResult) regionFile(i int) (*os.File, func(), error) {
+	if i >= len(r.owners) {
+		return r.Regions[i].File, func() {}, nil
+	}
+	seg := r.owners[i]
+	f, err := seg.acquire()
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, seg.release, nil
 }
 
 // addSegment records that the regions added next lie in seg.
@@ -68,12 +90,18 @@ func (r ReadResult) Bytes() ([]byte, error) {
 	}
 	out := make([]byte, r.Size)
 	n := int64(0)
-	for _, rg := range r.Regions {
-		if _, err := rg.File.ReadAt(out[n:n+rg.Len], rg.Pos); err != nil {
+	for i, rg := range r.Regions {
+		f, release, err := r.regionFile(i)
+		if err != nil {
+			return nil, err
+		}
+		_, err = f.ReadAt(out[n:n+rg.Len], rg.Pos)
+		release()
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, fmt.Errorf("%w: read %s at byte %d: %v", ErrIO, rg.File.Name(), rg.Pos, err)
+			return nil, fmt.Errorf("%w: read %s at byte %d: %v", ErrIO, f.Name(), rg.Pos, err)
 		}
 		n += rg.Len
 	}
@@ -138,7 +166,12 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64) (ReadResult, e
 // readSegment adds the batches of seg that qualify to res; done is true when
 // the read is complete (limit or maxBytes reached).
 func readSegment(seg *segment, res *ReadResult, offset, maxBytes, limit int64) (done bool, err error) {
-	sc := newHeaderScanner(seg.log, seg.size.Load())
+	f, err := seg.acquire()
+	if err != nil {
+		return true, err
+	}
+	defer seg.release()
+	sc := newHeaderScanner(f, seg.size.Load())
 	pos, h, found, err := seg.locate(sc, offset)
 	if err != nil || !found {
 		return false, err
@@ -151,7 +184,7 @@ func readSegment(seg *segment, res *ReadResult, offset, maxBytes, limit int64) (
 			return true, nil
 		}
 		res.addSegment(seg)
-		res.add(seg.log, pos, h.Size())
+		res.add(f, seg, pos, h.Size())
 		if pos += h.Size(); pos >= sc.end {
 			return false, nil
 		}
@@ -200,11 +233,16 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found
 // offsetForTimestampIn scans seg from the batch holding from for the first
 // record at or after start with a timestamp >= ts. The caller holds l.mu.
 func (l *Log) offsetForTimestampIn(seg *segment, from, ts, start, leo int64) (int64, int64, bool, error) {
-	sc := newHeaderScanner(seg.log, seg.size.Load())
+	f, err := seg.acquire()
+	if err != nil {
+		return -1, -1, false, err
+	}
+	defer seg.release()
+	sc := newHeaderScanner(f, seg.size.Load())
 	pos, h, found, err := seg.locate(sc, from)
 	for found && err == nil && h.BaseOffset < leo {
 		if h.MaxTimestamp >= ts {
-			off, rts, ok, err := l.firstRecordAtOrAfter(seg, pos, h, ts, start)
+			off, rts, ok, err := l.firstRecordAtOrAfter(seg, f, pos, h, ts, start)
 			if ok || err != nil {
 				return off, rts, ok, err
 			}
@@ -219,9 +257,9 @@ func (l *Log) offsetForTimestampIn(seg *segment, from, ts, start, leo int64) (in
 
 // firstRecordAtOrAfter decodes the batch h at pos of seg and returns the
 // first record with offset >= start and timestamp >= ts. The caller holds
-// l.mu, which keeps the file open and its bytes in place.
-func (l *Log) firstRecordAtOrAfter(seg *segment, pos int64, h BatchHeader, ts, start int64) (int64, int64, bool, error) {
-	b, err := readBatchAt(seg, pos, h)
+// l.mu, which keeps its bytes in place, and a reference to f, seg's file.
+func (l *Log) firstRecordAtOrAfter(seg *segment, f *os.File, pos int64, h BatchHeader, ts, start int64) (int64, int64, bool, error) {
+	b, err := readBatchAt(f, pos, h)
 	if err != nil {
 		return -1, -1, false, err
 	}
@@ -266,12 +304,17 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 	if best == nil || last < 0 {
 		return -1, -1
 	}
-	sc := newHeaderScanner(best.log, best.size.Load())
+	f, err := best.acquire()
+	if err != nil {
+		return ts, last
+	}
+	defer best.release()
+	sc := newHeaderScanner(f, best.size.Load())
 	pos, h, found, err := best.locate(sc, last)
 	if err != nil || !found {
 		return ts, last
 	}
-	b, err := readBatchAt(best, pos, h)
+	b, err := readBatchAt(f, pos, h)
 	if err == nil {
 		if off, ok := offsetOfMaxTimestamp(b, h); ok {
 			return ts, off
@@ -295,14 +338,14 @@ func offsetOfMaxTimestamp(b []byte, h BatchHeader) (offset int64, ok bool) {
 	return offset, ok && err == nil
 }
 
-// readBatchAt reads the whole batch h at pos of seg.
-func readBatchAt(seg *segment, pos int64, h BatchHeader) ([]byte, error) {
+// readBatchAt reads the whole batch h at pos of f.
+func readBatchAt(f *os.File, pos int64, h BatchHeader) ([]byte, error) {
 	b := make([]byte, h.Size())
-	if n, err := seg.log.ReadAt(b, pos); n < len(b) {
+	if n, err := f.ReadAt(b, pos); n < len(b) {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("%w: read batch of %s at byte %d: %v", ErrIO, seg.name(), pos, err)
+		return nil, fmt.Errorf("%w: read batch of %s at byte %d: %v", ErrIO, f.Name(), pos, err)
 	}
 	return b, nil
 }
@@ -344,16 +387,19 @@ func (l *Log) headerChunk(from int64, n int) ([]BatchHeader, int64, error) {
 	var hs []BatchHeader
 	for i := l.segmentIndexLocked(from); i < len(l.segs) && from < leo && len(hs) < n; i++ {
 		seg := l.segs[i]
-		sc := newHeaderScanner(seg.log, seg.size.Load())
-		pos, h, found, err := seg.locate(sc, from)
-		for found && err == nil && h.BaseOffset < leo && len(hs) < n {
-			hs = append(hs, h)
-			from = h.NextOffset()
-			if pos += h.Size(); pos >= sc.end {
-				break
+		err := seg.withFile(func(f *os.File) error {
+			sc := newHeaderScanner(f, seg.size.Load())
+			pos, h, found, err := seg.locate(sc, from)
+			for found && err == nil && h.BaseOffset < leo && len(hs) < n {
+				hs = append(hs, h)
+				from = h.NextOffset()
+				if pos += h.Size(); pos >= sc.end {
+					break
+				}
+				h, err = sc.header(pos)
 			}
-			h, err = sc.header(pos)
-		}
+			return err
+		})
 		if err != nil {
 			return nil, 0, err
 		}

@@ -70,6 +70,7 @@ func (l *Log) load() error {
 	if err := l.loadTopicID(); err != nil {
 		return err
 	}
+	l.txnFiles = map[int64]bool{}
 	rebuild, err := l.completeSwaps()
 	if err != nil {
 		return err
@@ -93,6 +94,14 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
+	for _, s := range l.segs {
+		if l.txnFiles[s.base] {
+			if err := l.loadTxnIndex(s); err != nil {
+				return err
+			}
+		}
+	}
+	l.txnFiles = nil
 	active := l.segs[len(l.segs)-1]
 	leo := active.next.Load()
 	l.leo.Store(leo)
@@ -111,6 +120,7 @@ func (l *Log) load() error {
 	}
 	l.durable.Store(leo)
 	l.cleanedTo = l.readCleanerCheckpoint()
+	l.pruneSnapshotsLocked()
 	return l.loadEpochs(leo, start, seen)
 }
 
@@ -290,12 +300,23 @@ func (l *Log) listSegments() ([]int64, map[int64]bool, error) {
 			indexes[base]++
 		} else if base, ok := parseSegmentFileName(name, timeIndexSuffix); ok {
 			indexes[base]++
+		} else if base, ok := parseSegmentFileName(name, txnIndexSuffix); ok {
+			l.txnFiles[base] = true
+		} else if off, ok := parseSegmentFileName(name, snapshotSuffix); ok {
+			l.snapshots = append(l.snapshots, off)
 		}
 	}
 	slices.Sort(bases)
+	slices.Sort(l.snapshots)
 	for base := range indexes {
 		if _, ok := slices.BinarySearch(bases, base); !ok {
 			orphans = append(orphans, segmentFileName(base, indexSuffix), segmentFileName(base, timeIndexSuffix))
+		}
+	}
+	for base := range l.txnFiles {
+		if _, ok := slices.BinarySearch(bases, base); !ok {
+			orphans = append(orphans, segmentFileName(base, txnIndexSuffix))
+			delete(l.txnFiles, base)
 		}
 	}
 	for _, name := range orphans {
@@ -313,10 +334,10 @@ func (l *Log) listSegments() ([]int64, map[int64]bool, error) {
 
 // loadSegments opens every segment (creating segment 0 in an empty
 // directory) and recovers it; it returns the epoch starts seen in the last.
-// Sealed segments keep only their .log open.
+// Sealed segments keep no file open: their .log goes back to the file cache.
 func (l *Log) loadSegments(bases []int64, hasIdx map[int64]bool, marker cleanMarker, hasMarker bool) ([]epochEntry, error) {
 	if len(bases) == 0 {
-		seg, err := openSegment(l.cfg.Dir, 0, true)
+		seg, err := openSegment(l.cfg.Dir, 0, true, l.files)
 		if err != nil {
 			return nil, err
 		}
@@ -325,11 +346,16 @@ func (l *Log) loadSegments(bases []int64, hasIdx map[int64]bool, marker cleanMar
 	}
 	var seen []epochEntry
 	for i, base := range bases {
-		seg, err := openSegment(l.cfg.Dir, base, false)
+		seg, err := openSegment(l.cfg.Dir, base, false, l.files)
 		if err != nil {
 			return nil, err
 		}
 		l.segs = append(l.segs, seg)
+		if i == len(bases)-1 {
+			if err := seg.activate(); err != nil {
+				return nil, err
+			}
+		}
 		if i > 0 && base < l.segs[i-1].next.Load() {
 			return nil, fmt.Errorf("%w: segment %s starts at %d, before the end %d of the previous one",
 				ErrCorrupt, seg.name(), base, l.segs[i-1].next.Load())
@@ -379,7 +405,7 @@ func (l *Log) recoverActive(seg *segment) ([]epochEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := l.scanSegment(seg, size)
+	res, err := l.scanSegment(seg, seg.log, size)
 	if err != nil {
 		return nil, err
 	}
@@ -421,13 +447,18 @@ func (l *Log) truncateTornTail(seg *segment, res scanResult, size int64) error {
 // loadSealed loads a sealed segment through its indexes, or rebuilds them
 // from a full scan if they are missing or inconsistent.
 func (l *Log) loadSealed(seg *segment, hasIdx bool) error {
-	size, err := fileSize(seg.log)
+	f, err := seg.acquire()
+	if err != nil {
+		return err
+	}
+	defer seg.release()
+	size, err := fileSize(f)
 	if err != nil {
 		return err
 	}
 	why := errors.New("index file missing")
 	if hasIdx {
-		if why = l.loadIndexes(seg, size, false); why == nil {
+		if why = l.loadIndexes(seg, f, size, false); why == nil {
 			return nil
 		}
 		if errors.Is(why, ErrIO) {
@@ -436,7 +467,7 @@ func (l *Log) loadSealed(seg *segment, hasIdx bool) error {
 	}
 	l.logger.Warn().Str("file", seg.name()).AnErr("reason", why).Msg("rebuilding indexes of a sealed segment")
 	seg.offIdx, seg.timeIdx, seg.maxTs, seg.maxTsOffset, seg.bytesSinceIndex = nil, nil, -1, -1, 0
-	res, err := l.scanSegment(seg, size)
+	res, err := l.scanSegment(seg, f, size)
 	if err != nil {
 		return err
 	}
@@ -458,7 +489,7 @@ func (l *Log) loadSealed(seg *segment, hasIdx bool) error {
 // the active one after a clean shutdown, whose time index may be empty)
 // and walks the batch headers after the last index entry to find the
 // segment's end.
-func (l *Log) loadIndexes(seg *segment, size int64, active bool) error {
+func (l *Log) loadIndexes(seg *segment, f *os.File, size int64, active bool) error {
 	maxEntries := size/BatchHeaderSize + 1
 	_, idxPath, timePath := segmentPaths(l.cfg.Dir, seg.base)
 	idx, err := readCapped(idxPath, maxEntries*offsetIndexEntrySize)
@@ -483,13 +514,13 @@ func (l *Log) loadIndexes(seg *segment, size int64, active bool) error {
 		// for logs written by clients that set timestamps).
 		return fmt.Errorf("%w: empty time index for a non-empty segment", errBadIndex)
 	}
-	return l.checkTail(seg, size, offs, times)
+	return l.checkTail(seg, f, size, offs, times)
 }
 
 // checkTail verifies the last index entry and walks the headers from it to
 // the end of the file, then installs the indexes.
-func (l *Log) checkTail(seg *segment, size int64, offs []offsetEntry, times []timeEntry) error {
-	sc := newHeaderScanner(seg.log, size)
+func (l *Log) checkTail(seg *segment, f *os.File, size int64, offs []offsetEntry, times []timeEntry) error {
+	sc := newHeaderScanner(f, size)
 	pos := int64(0)
 	if size > 0 {
 		if h, err := sc.header(0); err != nil || h.BaseOffset < seg.base {
@@ -564,8 +595,8 @@ type scanResult struct {
 // scanSegment reads a whole segment, validating every batch, and rebuilds
 // its in-memory indexes and max timestamp. I/O errors are returned; bad data
 // ends the scan with res.stop set.
-func (l *Log) scanSegment(seg *segment, size int64) (scanResult, error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(seg.log, 0, size), 1<<20)
+func (l *Log) scanSegment(seg *segment, f *os.File, size int64) (scanResult, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
 	res := scanResult{next: seg.base}
 	interval := int64(l.cfg.IndexIntervalBytes)
 	var buf []byte

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"time"
 )
 
@@ -150,7 +151,7 @@ func (l *Log) largestTimestamp(s *segment) int64 {
 	if ts >= 0 {
 		return ts
 	}
-	st, err := s.log.Stat()
+	st, err := os.Stat(s.name()) // by name: no descriptor needed (compaction keeps the time)
 	if err != nil {
 		l.logger.Warn().Err(err).Str("file", s.name()).Msg("cannot read the modification time; keeping the segment")
 		return math.MaxInt64
@@ -176,6 +177,7 @@ func (l *Log) advanceStartLocked(newStart int64, n int) ([]*segment, error) {
 	l.segs = append([]*segment(nil), l.segs[n:]...)
 	l.start.Store(newStart)
 	l.mu.Unlock()
+	l.pruneSnapshotsLocked() // those below the new start describe deleted records
 	es := withTruncatedStart(l.epochs.snapshot(), newStart)
 	if err := l.epochs.update(es); err != nil {
 		l.epochs.set(es) // memory follows the log; Open prunes the file again

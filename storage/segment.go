@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,13 +15,18 @@ import (
 
 // segment is one <base>.log with its .index and .timeindex.
 //
-// Descriptors: the .log stays open while the segment is in the log. The
-// index files are open only while something writes them: the active
-// segment from its creation (or the first index write after a clean Open)
-// until it is sealed, and a segment whose indexes are being rebuilt. The
-// in-memory indexes are the ones lookups use, so a sealed segment costs one
-// descriptor. idxFile and timeFile are touched only under Log.appendMu (or
-// during Open, or by the cleaner on a copy nobody else sees).
+// Descriptors: the active segment's .log is open from its creation (or its
+// activation by Open or a truncation) until it is sealed; a sealed
+// segment's .log is opened on demand through the log's FileCache, which
+// closes the least recently used ones beyond its bound, so every use of it
+// takes a reference (acquire, release, withFile). The index files are open
+// only while something writes them: the active segment from its creation
+// (or the first index write after a clean Open) until it is sealed, and a
+// segment whose indexes are being rebuilt. The in-memory indexes are the
+// ones lookups use, so a sealed segment costs at most one descriptor, and
+// none once evicted. log, idxFile and timeFile are touched only under
+// Log.appendMu (or during Open, or by the cleaner on a copy nobody else
+// sees).
 //
 // Published state (size, next) is written by the appender after the bytes
 // are in the file and read by readers without locks: every byte below size
@@ -28,10 +34,15 @@ import (
 // by mu; an index entry may briefly point at or past a reader's size
 // snapshot, so lookups ignore such entries.
 type segment struct {
-	base     int64
+	base int64
+	// log is the handle the segment is written through: the active
+	// segment's .log (also registered, uncounted, in fc), or the .cleaned
+	// file of a compacted copy being written (fc nil). nil once sealed.
 	log      *os.File
 	idxFile  *os.File
 	timeFile *os.File
+	fc       *FileCache // nil for a compacted copy until it is installed
+	cached   cachedFile // guarded by fc.mu
 
 	size atomic.Int64 // bytes of complete batches
 	next atomic.Int64 // offset after the last batch (base if empty)
@@ -48,12 +59,14 @@ type segment struct {
 	rollTs          int64 // MaxTimestamp of the first batch, -1 if none
 	createdMs       int64
 	idxDirty        bool // an index file write failed; rewrite before sealing
+	txnUnsynced     bool // the .txnindex was written without fsync (page-cache mode)
 
 	mu          sync.RWMutex
 	offIdx      []offsetEntry
 	timeIdx     []timeEntry
-	maxTs       int64 // largest batch MaxTimestamp, -1 if none
-	maxTsOffset int64 // last offset of the first batch reaching maxTs, -1 if none
+	maxTs       int64        // largest batch MaxTimestamp, -1 if none
+	maxTsOffset int64        // last offset of the first batch reaching maxTs, -1 if none
+	txns        []AbortedTxn // the .txnindex entries (txnindex.go)
 }
 
 func segmentPaths(dir string, base int64) (log, idx, tidx string) {
@@ -62,30 +75,84 @@ func segmentPaths(dir string, base int64) (log, idx, tidx string) {
 		filepath.Join(dir, segmentFileName(base, timeIndexSuffix))
 }
 
-// openSegment opens (create=false) the .log of the segment at base, or
-// creates (create=true, the .log must not exist yet) all three files. Sizes
-// and indexes are loaded by the caller; an opened segment's index files are
-// opened on demand (openIndexes).
-func openSegment(dir string, base int64, create bool) (*segment, error) {
+// openSegment returns the existing segment at base (create=false) with no
+// file open yet (Open activates the last one, the others open on demand
+// through fc), or creates (create=true, the .log must not exist yet) all
+// three files of a new active segment. Sizes and indexes are loaded by the
+// caller; an opened segment's index files are opened on demand
+// (openIndexes).
+func openSegment(dir string, base int64, create bool, fc *FileCache) (*segment, error) {
 	logPath := filepath.Join(dir, segmentFileName(base, logSuffix))
-	flag := os.O_RDWR
-	if create {
-		flag |= os.O_CREATE | os.O_EXCL
+	s := &segment{base: base, logPath: logPath, fc: fc, rollTs: -1, maxTs: -1, maxTsOffset: -1, createdMs: time.Now().UnixMilli()}
+	if !create {
+		return s, nil
 	}
-	s := &segment{base: base, logPath: logPath, rollTs: -1, maxTs: -1, maxTsOffset: -1, createdMs: time.Now().UnixMilli()}
-	var err error
-	if s.log, err = os.OpenFile(logPath, flag, 0o644); err != nil {
+	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
 		return nil, fmt.Errorf("%w: open %s: %v", ErrIO, logPath, err)
 	}
-	if create {
-		// A stale index of a removed segment must not leak in.
-		if err := s.openIndexes(os.O_TRUNC); err != nil {
-			_ = s.close()
-			return nil, err
-		}
-		s.next.Store(base)
+	s.log = f
+	fc.addActive(s, f)
+	// A stale index of a removed segment must not leak in.
+	if err := s.openIndexes(os.O_TRUNC); err != nil {
+		_ = s.close()
+		return nil, err
 	}
+	if err := os.Remove(s.txnPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		_ = s.close()
+		return nil, fmt.Errorf("%w: remove stale %s: %v", ErrIO, s.txnPath(), err)
+	}
+	s.next.Store(base)
 	return s, nil
+}
+
+// acquire returns the segment's open .log and keeps it open until release.
+func (s *segment) acquire() (*os.File, error) {
+	if s.fc == nil {
+		return s.log, nil
+	}
+	return s.fc.acquire(s)
+}
+
+// release drops the reference taken by acquire.
+func (s *segment) release() {
+	if s.fc != nil {
+		s.fc.release(s)
+	}
+}
+
+// withFile runs fn on the segment's open .log.
+func (s *segment) withFile(fn func(f *os.File) error) error {
+	f, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	return fn(f)
+}
+
+// activate makes the segment the active one: its .log stays open for
+// writing until it is sealed again. The caller holds Log.appendMu (or is
+// Open).
+func (s *segment) activate() error {
+	if s.log != nil {
+		return nil
+	}
+	f, err := s.fc.activate(s)
+	if err != nil {
+		return err
+	}
+	s.log = f
+	return nil
+}
+
+// sealed hands the segment's .log to the cache once seal made it durable:
+// from now on it is read through acquire. The caller holds Log.appendMu.
+func (s *segment) sealed() {
+	if s.fc != nil {
+		s.fc.seal(s)
+		s.log = nil
+	}
 }
 
 // openIndexes opens the index files under their final names if they are
@@ -138,14 +205,18 @@ func (s *segment) syncIndexes() error {
 
 func (s *segment) name() string { return s.logPath }
 
-// close closes the files; it is safe on a partly opened segment.
+// close closes the files (the cached .log at its last release if a reader
+// still uses it) and takes the segment out of its cache for good; it is
+// safe on a partly opened segment.
 func (s *segment) close() error {
 	var errs []error
-	for _, f := range []*os.File{s.log, s.idxFile, s.timeFile} {
-		if f != nil {
-			errs = append(errs, f.Close())
-		}
+	if s.fc != nil {
+		errs = append(errs, s.fc.drop(s))
+	} else if s.log != nil {
+		errs = append(errs, s.log.Close())
 	}
+	s.log = nil
+	errs = append(errs, s.closeIndexes())
 	return errors.Join(errs...)
 }
 
@@ -293,13 +364,22 @@ func (s *segment) seal() error {
 			return err
 		}
 	}
+	if err := s.syncTxnIndex(); err != nil {
+		return err
+	}
 	return s.syncAll()
 }
 
 // syncAll fsyncs the log and the open index files (see syncIndexes).
 func (s *segment) syncAll() error {
-	if err := s.log.Sync(); err != nil {
-		return fmt.Errorf("%w: fsync %s: %v", ErrIO, s.log.Name(), err)
+	err := s.withFile(func(f *os.File) error {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("%w: fsync %s: %v", ErrIO, s.logPath, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return s.syncIndexes()
 }

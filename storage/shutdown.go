@@ -108,6 +108,9 @@ func (l *Log) writeCleanMarkerLocked() error {
 	if err := seg.syncIndexes(); err != nil {
 		return err
 	}
+	if err := seg.syncTxnIndex(); err != nil {
+		return err
+	}
 	m := cleanMarker{base: seg.base, size: seg.size.Load(), leo: l.leo.Load()}
 	return writeFileAtomic(l.cfg.Dir, cleanShutdownFile, encodeCleanMarker(m))
 }
@@ -122,7 +125,7 @@ func (l *Log) loadActiveClean(seg *segment, hasIdx bool, m cleanMarker) (bool, e
 	if err != nil || size != m.size {
 		return false, err
 	}
-	if why := l.loadIndexes(seg, size, true); why != nil {
+	if why := l.loadIndexes(seg, seg.log, size, true); why != nil {
 		if errors.Is(why, ErrIO) {
 			return false, why
 		}

@@ -67,10 +67,10 @@ func (l *Log) TruncateTo(offset int64) error {
 	if l.durable.Load() > end {
 		l.durable.Store(end)
 	}
-	if l.syncer != nil {
-		l.syncer.release(l.durable.Load(), nil, end,
-			fmt.Errorf("%w: offsets from %d were truncated", ErrOffsetOutOfRange, end))
-	}
+	l.syncer.release(l.durable.Load(), nil, end,
+		fmt.Errorf("%w: offsets from %d were truncated", ErrOffsetOutOfRange, end))
+	l.pruneSnapshotsLocked() // those above the new end describe records that are gone
+	l.resetDurableHook(l.durable.Load())
 	es := withTruncatedEnd(l.epochs.snapshot(), end)
 	if err := l.epochs.update(es); err != nil {
 		l.epochs.set(es) // memory follows the log; recovery re-truncates the file
@@ -94,6 +94,10 @@ func (l *Log) truncateSegmentsLocked(offset int64) (int64, error) {
 		l.segs[j] = nil
 		l.segs = l.segs[:j]
 		removed = true
+	}
+	// A cut inside a sealed segment makes it the active one again.
+	if err := l.segs[i].activate(); err != nil {
+		return 0, err
 	}
 	end, err := l.segs[i].truncate(offset, int64(l.cfg.IndexIntervalBytes))
 	if err != nil {
@@ -131,6 +135,9 @@ func (s *segment) truncate(offset, interval int64) (int64, error) {
 	s.size.Store(pos)
 	s.next.Store(end)
 	if err := s.retrack(pos, end); err != nil {
+		return 0, err
+	}
+	if err := s.truncateTxns(end); err != nil {
 		return 0, err
 	}
 	return end, s.writeIndexes()
@@ -234,9 +241,12 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if err != nil {
 		return l.fail(err)
 	}
-	if l.syncer != nil {
-		l.syncer.release(offset, nil, offset, fmt.Errorf("%w: the log was emptied and restarted at %d", ErrOffsetOutOfRange, offset))
+	l.syncer.release(offset, nil, offset, fmt.Errorf("%w: the log was emptied and restarted at %d", ErrOffsetOutOfRange, offset))
+	// Every snapshot describes records that are gone, even one at offset.
+	if err := l.deleteSnapshotsLocked(func(int64) bool { return true }); err != nil {
+		l.logger.Warn().Err(err).Msg("deleting producer snapshots failed")
 	}
+	l.resetDurableHook(l.DurableOffset())
 	l.logger.Info().Int64("offset", offset).Int64("previous_log_start_offset", prevStart).
 		Int64("previous_log_end_offset", prevEnd).Msg("truncated the log fully and restarted it")
 	return nil
@@ -275,7 +285,7 @@ func (l *Log) replaceAllSegmentsLocked(offset, prevEnd int64) (*segment, error) 
 
 // createEmptySegment creates the segment at base and fsyncs the directory.
 func (l *Log) createEmptySegment(base int64) (*segment, error) {
-	seg, err := openSegment(l.cfg.Dir, base, true)
+	seg, err := openSegment(l.cfg.Dir, base, true, l.files)
 	if err != nil {
 		return nil, err
 	}

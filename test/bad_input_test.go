@@ -96,7 +96,7 @@ func TestMalformedRequestsCloseTheConnection(t *testing.T) {
 		{"bytes that are no request", append([]byte{0, 0, 0, 32}, []byte("\x7f\x7fthis is not a kafka request!!!")...)},
 		{"unknown API key 9999", withHeader(9999, 0, nil)},
 		{"AddPartitionsToTxn (24), not served", request(kmsg.NewPtrAddPartitionsToTxnRequest(), 4)},
-		{"ConsumerGroupHeartbeat (68), not served", request(kmsg.NewPtrConsumerGroupHeartbeatRequest(), 0)},
+		{"DescribeTransactions (65), not served", request(kmsg.NewPtrDescribeTransactionsRequest(), 0)},
 		{"DescribeAcls (29), not served", request(kmsg.NewPtrDescribeACLsRequest(), 3)},
 		{"Produce v2, below the floor", request(produceV2, 2)},
 		{"Metadata v12 with a truncated body", withHeader(3, 12, []byte{0})},
@@ -203,18 +203,25 @@ func TestApiVersionsUnknownVersionAnswersV0(t *testing.T) {
 // A change here is a protocol change and belongs in the handler's comment.
 var advertised = map[int16][2]int16{
 	0: {3, 11}, 1: {4, 17}, 2: {1, 9}, 3: {0, 13}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6}, 21: {0, 2},
-	22: {0, 5}, 23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 37: {0, 3}, 44: {0, 1}, 55: {0, 1}, 60: {0, 1},
+	22: {0, 5}, 23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 37: {0, 3}, 44: {0, 1}, 55: {0, 1}, 60: {0, 2},
 	// the group coordinator
 	8: {2, 9}, 9: {1, 9}, 10: {0, 6}, 11: {0, 9}, 12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 6},
 	16: {0, 5}, 42: {0, 2}, 47: {0, 0},
+	// KIP-848 consumer groups
+	68: {0, 1}, 69: {0, 1},
 	// brokers leaving the cluster
 	64: {0, 0},
+	// partition reassignment (KIP-455)
+	45: {0, 0}, 46: {0, 0},
+	// leader elections (KIP-183, KIP-460)
+	43: {0, 2},
+	// controller quorum changes (KIP-853)
+	80: {0, 1}, 81: {0, 0},
 }
 
 // ApiVersions advertises exactly the served keys and ranges — none of the
-// unimplemented coordinator or admin APIs (AddPartitionsToTxn 24,
-// ConsumerGroupHeartbeat 68, ...) — and every advertised key answers a
-// default-valued request at every advertised version with a response that
+// unimplemented coordinator or admin APIs (AddPartitionsToTxn 24, ...) —
+// and every advertised key answers a default-valued request at every advertised version with a response that
 // decodes at that version, while the versions just outside a range close
 // the connection like any unsupported version (nothing advertised is
 // unhandled, nothing handled is unadvertised).
@@ -236,7 +243,7 @@ func TestApiVersionsAdvertisesExactlyWhatIsServed(t *testing.T) {
 	for _, k := range avr.ApiKeys {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
-	for _, key := range []int16{24, 25, 26, 27, 28, 29, 68, 69} {
+	for _, key := range []int16{24, 25, 26, 27, 28, 29} {
 		if r, ok := got[key]; ok {
 			t.Errorf("%s (%d) is advertised as %d-%d but is not implemented", kmsg.NameForKey(key), key, r[0], r[1])
 		}

@@ -136,10 +136,10 @@ func TestClusterTopicCreatedOnOneNodeIsVisibleOnAll(t *testing.T) {
 		t.Errorf("samsa cluster describe: %+v, want cluster %s, controller %d, three brokers", cluster, c.ID(), leader)
 	}
 
-	// Replication factor 3 is refused until partitions are replicated.
-	resp, err := adm.CreateTopic(testCtx(t), 1, 3, nil, "replicated")
-	if !errors.Is(err, kerr.InvalidReplicationFactor) || !strings.Contains(resp.ErrMessage, "not supported yet") {
-		t.Errorf("CreateTopics with replication factor 3: %v %q, want INVALID_REPLICATION_FACTOR, not supported yet", err, resp.ErrMessage)
+	// More replicas than brokers is refused.
+	resp, err := adm.CreateTopic(testCtx(t), 1, 4, nil, "over-replicated")
+	if !errors.Is(err, kerr.InvalidReplicationFactor) || !strings.Contains(resp.ErrMessage, "larger than the 3 available") {
+		t.Errorf("CreateTopics with replication factor 4: %v %q, want INVALID_REPLICATION_FACTOR, larger than the 3 available", err, resp.ErrMessage)
 	}
 }
 

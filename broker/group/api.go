@@ -200,9 +200,9 @@ type fetchResult struct {
 	topics []fetchedTopic
 }
 
-func (c *Coordinator) fetchGroup(ctx context.Context, groupID string, topics []fetchTopic) fetchResult {
+func (c *Coordinator) fetchGroup(ctx context.Context, groupID string, memberID *string, memberEpoch int32, topics []fetchTopic) fetchResult {
 	res, err := callNamed(ctx, c, groupID, func(st *state, _ int64, reply func(fetchResult)) {
-		e, ts := st.fetchOffsets(groupID, topics)
+		e, ts := st.fetchOffsets(groupID, memberID, memberEpoch, topics)
 		reply(fetchResult{e, ts})
 	})
 	if err != nil {
@@ -225,7 +225,11 @@ func (c *Coordinator) FetchOffsets(ctx context.Context, r *kmsg.OffsetFetchReque
 					topics = append(topics, fetchTopic{topic: t.Topic, partitions: t.Partitions})
 				}
 			}
-			res := c.fetchGroup(ctx, rg.Group, topics)
+			memberEpoch := rg.MemberEpoch
+			if r.Version < 9 {
+				memberEpoch = -1
+			}
+			res := c.fetchGroup(ctx, rg.Group, cloneString(rg.MemberID), memberEpoch, topics)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code(res.err)
 			for _, ft := range res.topics {
@@ -249,7 +253,7 @@ func (c *Coordinator) FetchOffsets(ctx context.Context, r *kmsg.OffsetFetchReque
 			topics = append(topics, fetchTopic{topic: t.Topic, partitions: t.Partitions})
 		}
 	}
-	res := c.fetchGroup(ctx, r.Group, topics)
+	res := c.fetchGroup(ctx, r.Group, nil, -1, topics)
 	if res.err != nil && r.Version < 2 {
 		// No group-level error field before v2: every partition carries it.
 		res.topics = nil
@@ -279,11 +283,12 @@ func (c *Coordinator) FetchOffsets(ctx context.Context, r *kmsg.OffsetFetchReque
 }
 
 // DescribeGroups serves DescribeGroups. An unknown group is Dead with no
-// error before v6 and GROUP_ID_NOT_FOUND from v6 (KIP-1043).
-func (c *Coordinator) DescribeGroups(ctx context.Context, r *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+// error before v6 and GROUP_ID_NOT_FOUND from v6 (KIP-1043). topics names
+// the topics of consumer groups' assignments.
+func (c *Coordinator) DescribeGroups(ctx context.Context, r *kmsg.DescribeGroupsRequest, topics Topics) *kmsg.DescribeGroupsResponse {
 	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range r.Groups {
-		d, err := call(ctx, c, id, func(st *state, _ int64, reply func(describedGroup)) { reply(st.describe(id)) })
+		d, err := call(ctx, c, id, func(st *state, _ int64, reply func(describedGroup)) { reply(st.describe(id, topics)) })
 		g := kmsg.NewDescribeGroupsResponseGroup()
 		g.Group = id
 		switch {
@@ -309,39 +314,27 @@ func (c *Coordinator) DescribeGroups(ctx context.Context, r *kmsg.DescribeGroups
 }
 
 // ListGroups serves ListGroups over every partition this broker leads:
-// states filter (v4+) and types filter (v5+; every group is "classic").
-// A partition still loading makes the answer COORDINATOR_LOAD_IN_PROGRESS,
-// with the groups of the others.
+// states filter (v4+) and types filter (v5+: "classic" or "consumer", the
+// KIP-848 groups). A partition still loading makes the answer
+// COORDINATOR_LOAD_IN_PROGRESS, with the groups of the others.
 func (c *Coordinator) ListGroups(ctx context.Context, r *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
-	if len(r.TypesFilter) > 0 && !containsFold(r.TypesFilter, "classic") {
-		return resp
-	}
 	shards, loading := c.loadedShards()
 	if loading {
 		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 	}
 	for _, sh := range shards {
-		groups, err := callShard(ctx, sh, func(st *state, _ int64, reply func([]listedGroup)) { reply(st.list(r.StatesFilter)) })
+		groups, err := callShard(ctx, sh, func(st *state, _ int64, reply func([]listedGroup)) { reply(st.list(r.StatesFilter, r.TypesFilter)) })
 		if err != nil {
 			continue // lost leadership meanwhile: its groups are listed by the new leader
 		}
 		for _, g := range groups {
 			lg := kmsg.NewListGroupsResponseGroup()
-			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, g.state, "classic"
+			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, g.protocolType, g.state, g.kind
 			resp.Groups = append(resp.Groups, lg)
 		}
 	}
 	return resp
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if bytes.EqualFold([]byte(v), []byte(s)) {
-			return true
-		}
-	}
-	return false
 }
 
 // DeleteGroups serves DeleteGroups: each group must be empty

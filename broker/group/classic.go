@@ -76,6 +76,15 @@ func (s *state) join(now int64, r *joinRequest, reply func(joinResult)) {
 		s.groups[r.groupID] = g
 		created = true
 	}
+	if g.cg != nil {
+		if len(g.cg.members) > 0 {
+			// Samsa does not mix classic members into a consumer group
+			// (Kafka's group.consumer.migration.policy=disabled).
+			reply(joinError(r.memberID, kerr.InconsistentGroupProtocol))
+			return
+		}
+		s.toClassic(g)
+	}
 	switch {
 	case !s.acceptJoiningMember(g, r.memberID):
 		if m := g.members[r.memberID]; m != nil {
@@ -105,6 +114,16 @@ func (s *state) acceptJoiningMember(g *group, memberID string) bool {
 		return m != nil || len(g.members) < s.cfg.maxSize
 	}
 	return true
+}
+
+// toClassic turns an empty consumer group into a classic one, keeping its
+// offsets; its consumer group records are deleted first.
+func (s *state) toClassic(g *group) {
+	s.log.Info().Str("group", g.id).Msg("empty consumer group becomes a classic group")
+	s.writes = append(s.writes, write{g: g, records: g.metadataTombstones(), done: func(int64, error) {}})
+	g.cg = nil
+	g.protocolType, g.subscribed, g.subscribedKnown = "", nil, false
+	g.state, g.prevState = stateEmpty, stateEmpty
 }
 
 func (s *state) memberID(r *joinRequest) string {

@@ -44,7 +44,17 @@ type Config struct {
 	OffsetsRetention time.Duration
 	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms.
 	OffsetsRetentionCheckInterval time.Duration
-	Logger                        zerolog.Logger
+	// ConsumerHeartbeatInterval is group.consumer.heartbeat.interval.ms:
+	// how often members of a KIP-848 consumer group heartbeat.
+	ConsumerHeartbeatInterval time.Duration
+	// ConsumerSessionTimeout is group.consumer.session.timeout.ms: a
+	// consumer group member that has not heartbeaten for this long is
+	// removed (in KIP-848 the broker, not the client, sets it).
+	ConsumerSessionTimeout time.Duration
+	// ConsumerMaxSize is group.consumer.max.size: the most members a
+	// consumer group may have.
+	ConsumerMaxSize int
+	Logger          zerolog.Logger
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -60,6 +70,9 @@ func DefaultConfig() Config {
 		OffsetMetadataMaxBytes:        4096,
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
+		ConsumerHeartbeatInterval:     5 * time.Second,
+		ConsumerSessionTimeout:        45 * time.Second,
+		ConsumerMaxSize:               math.MaxInt32,
 		Logger:                        zerolog.Nop(),
 	}
 }
@@ -95,6 +108,13 @@ func (c Config) Validate() error {
 	}
 	if c.OffsetsRetentionCheckInterval <= 0 {
 		add("offsets.retention.check.interval.ms must be positive, got %v", c.OffsetsRetentionCheckInterval)
+	}
+	if c.ConsumerHeartbeatInterval <= 0 || c.ConsumerSessionTimeout <= c.ConsumerHeartbeatInterval {
+		add("consumer groups need 0 < group.consumer.heartbeat.interval.ms (%v) < group.consumer.session.timeout.ms (%v)",
+			c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout)
+	}
+	if c.ConsumerMaxSize < 1 {
+		add("group.consumer.max.size must be at least 1, got %d", c.ConsumerMaxSize)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("group coordinator: %w", errors.Join(errs...))

@@ -164,7 +164,7 @@ func TestCoordinatorUnloadAnswersWaitingJoin(t *testing.T) {
 	done := make(chan *kmsg.JoinGroupResponse)
 	go func() { done <- join(second.MemberID) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for c.DescribeGroups(context.Background(), &kmsg.DescribeGroupsRequest{Groups: []string{"g"}}).Groups[0].State != "PreparingRebalance" {
+	for c.DescribeGroups(context.Background(), &kmsg.DescribeGroupsRequest{Groups: []string{"g"}}, nil).Groups[0].State != "PreparingRebalance" {
 		if time.Now().After(deadline) {
 			t.Fatal("the second join did not start a rebalance")
 		}

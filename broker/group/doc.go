@@ -1,8 +1,11 @@
 // Package group is the consumer-group coordinator: the classic group
 // protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, with KIP-394
-// member ids and KIP-345 static membership) and committed offsets, stored on
-// the internal topic __consumer_offsets in Kafka's record formats (see
-// records.go).
+// member ids and KIP-345 static membership), the KIP-848 consumer group
+// protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe: server-side
+// assignors and epoch-based reconciliation, see consumer.go) and committed
+// offsets, stored on the internal topic __consumer_offsets in Kafka's
+// record formats (see records.go and consumer_records.go). A group id is
+// either a classic group or a consumer group; an empty one may change kind.
 //
 // The coordinator of a group is the leader of __consumer_offsets partition
 // PartitionFor(group, partitions): Java's String.hashCode, Kafka's abs, mod
@@ -23,14 +26,17 @@
 //
 // Each shard's state (groups, members, offsets, timers) is owned by one
 // goroutine and has no locks. Its decision core (state, in state.go,
-// classic.go and offsets.go) is pure: it takes the time as an argument,
+// classic.go, consumer.go, consumer_assign.go, assignor.go and
+// offsets.go) is pure: it takes the time as an argument,
 // answers through reply callbacks, and leaves the records it wants written
 // in a queue; it never blocks, sleeps or reads a clock, so tests drive it by
 // feeding requests and ticks. The owner goroutine (shard.go) runs requests
 // submitted as closures, fires the earliest deadline with a single timer,
 // appends queued records (one batch per write) and completes each write,
 // in log order, once acks=all is reached — offsets become visible and
-// commits are answered only then. One acker goroutine per shard waits for
+// commits are answered only then. A write without records completes with
+// the writes before it (a consumer group heartbeat that changed nothing
+// still must not answer ahead of them). One acker goroutine per shard waits for
 // the acknowledgements. Handlers block in their Later until the owner
 // replies; if the shard stops first they answer NOT_COORDINATOR.
 //

@@ -145,6 +145,11 @@ type group struct {
 	// expiry and deletion never race a commit that is about to land.
 	pendingCommits map[topicPartition]int
 
+	// cg is set for a KIP-848 consumer group (consumer.go): its members
+	// live there, the classic fields stay empty, and state is only Empty,
+	// Stable (has members) or Dead. A group id is one kind or the other.
+	cg *consumerGroup
+
 	// scheduled is the deadline this group has in the shard's timer heap.
 	scheduled int64
 }
@@ -442,5 +447,16 @@ func (g *group) nextDeadline() int64 {
 	for _, t := range g.pending {
 		earliest(t)
 	}
+	if g.cg != nil {
+		earliest(g.cg.nextDeadline())
+	}
 	return d
+}
+
+// metadataTombstones delete the group's metadata records, of its kind.
+func (g *group) metadataTombstones() []record {
+	if g.cg != nil {
+		return cgGroupTombstones(g.id)
+	}
+	return []record{groupTombstone(g.id)}
 }

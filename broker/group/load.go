@@ -9,14 +9,61 @@ import (
 // loader accumulates a partition's records in log order: the last record
 // of each key wins and a tombstone deletes.
 type loader struct {
-	meta    map[string]*kmsg.GroupMetadataValue
-	offsets map[string]map[topicPartition]offsetEntry
-	records int
-	skipped int
+	meta     map[string]*kmsg.GroupMetadataValue
+	consumer map[string]*cgLoad
+	offsets  map[string]map[topicPartition]offsetEntry
+	records  int
+	skipped  int
+}
+
+// cgLoad is a KIP-848 consumer group as its records leave it.
+type cgLoad struct {
+	epoch       int32
+	hash        uint64
+	targetEpoch int32
+	members     map[string]*consumerMember // member metadata
+	current     map[string]*consumerMember // current assignment
+	target      map[string]assignment
 }
 
 func newLoader() *loader {
-	return &loader{meta: map[string]*kmsg.GroupMetadataValue{}, offsets: map[string]map[topicPartition]offsetEntry{}}
+	return &loader{meta: map[string]*kmsg.GroupMetadataValue{}, consumer: map[string]*cgLoad{},
+		offsets: map[string]map[topicPartition]offsetEntry{}}
+}
+
+func (l *loader) applyConsumer(d *cgDecoded) {
+	cl := l.consumer[d.groupID]
+	if cl == nil {
+		if d.tombstone {
+			return
+		}
+		cl = &cgLoad{members: map[string]*consumerMember{}, current: map[string]*consumerMember{}, target: map[string]assignment{}}
+		l.consumer[d.groupID] = cl
+	}
+	switch d.kind {
+	case keyConsumerGroupMetadata:
+		if d.tombstone {
+			delete(l.consumer, d.groupID) // the group is deleted (its members were before)
+			return
+		}
+		cl.epoch, cl.hash = d.epoch, d.hash
+	case keyConsumerMemberMetadata:
+		setOrDelete(cl.members, d.memberID, d.member, d.tombstone)
+	case keyConsumerTargetMetadata:
+		cl.targetEpoch = d.epoch
+	case keyConsumerTargetMember:
+		setOrDelete(cl.target, d.memberID, d.target, d.tombstone)
+	case keyConsumerCurrentAssigment:
+		setOrDelete(cl.current, d.memberID, d.member, d.tombstone)
+	}
+}
+
+func setOrDelete[V any](m map[string]V, k string, v V, tombstone bool) {
+	if tombstone {
+		delete(m, k)
+		return
+	}
+	m[k] = v
 }
 
 func (l *loader) apply(key, value []byte) error {
@@ -43,8 +90,10 @@ func (l *loader) apply(key, value []byte) error {
 			return nil
 		}
 		l.meta[d.groupID] = d.meta
+	case d.consumer != nil:
+		l.applyConsumer(d.consumer)
 	default:
-		l.skipped++ // a record type of the KIP-848 protocols
+		l.skipped++ // a share or streams group record
 	}
 	return nil
 }
@@ -57,6 +106,9 @@ func (s *state) install(l *loader, now int64) {
 	for id := range l.meta {
 		ids[id] = true
 	}
+	for id := range l.consumer {
+		ids[id] = true
+	}
 	for id, offs := range l.offsets {
 		if len(offs) > 0 {
 			ids[id] = true
@@ -64,7 +116,12 @@ func (s *state) install(l *loader, now int64) {
 	}
 	for id := range ids {
 		g := newGroup(id, now)
-		if meta := l.meta[id]; meta != nil {
+		if cl := l.consumer[id]; cl != nil {
+			if l.meta[id] != nil {
+				s.log.Warn().Str("group", id).Msg("group has both classic and consumer group records; loading it as a consumer group")
+			}
+			s.loadConsumerGroup(g, cl, now)
+		} else if meta := l.meta[id]; meta != nil {
 			loadMetadata(g, meta, now)
 		}
 		maps.Copy(g.offsets, l.offsets[id])
@@ -108,4 +165,33 @@ func loadMetadata(g *group, meta *kmsg.GroupMetadataValue, now int64) {
 		g.state, g.prevState = stateStable, stateStable
 	}
 	g.computeSubscribed()
+}
+
+// loadConsumerGroup rebuilds a KIP-848 group. Members come back with their
+// epochs and assignments; their sessions (and a pending revocation's
+// rebalance timeout) restart now.
+func (s *state) loadConsumerGroup(g *group, cl *cgLoad, now int64) {
+	g.toConsumer()
+	cg := g.cg
+	cg.epoch, cg.hash, cg.targetEpoch = cl.epoch, cl.hash, cl.targetEpoch
+	for id, a := range cl.target {
+		if cl.members[id] != nil {
+			cg.target[id] = a
+		}
+	}
+	for id, m := range cl.members {
+		m.assigned, m.pendingRevocation = assignment{}, assignment{}
+		if cur := cl.current[id]; cur != nil {
+			m.epoch, m.previousEpoch, m.state = cur.epoch, cur.previousEpoch, cur.state
+			m.assigned, m.pendingRevocation = cur.assigned, cur.pendingRevocation
+		}
+		m.sessionDeadline = now + s.cfg.cgSession
+		if m.state == memberUnrevokedPartitions {
+			m.revokeDeadline = now + int64(max(m.rebalanceTimeout, 1))
+		}
+		cg.addMember(m)
+	}
+	if len(cg.members) > 0 {
+		g.state, g.prevState = stateStable, stateStable
+	}
 }

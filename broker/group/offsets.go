@@ -125,6 +125,9 @@ func (s *state) validateCommit(now int64, g *group, r *commitRequest) *kerr.Erro
 	if g.state == stateDead {
 		return kerr.CoordinatorNotAvailable
 	}
+	if g.cg != nil {
+		return s.validateConsumerCommit(g, r)
+	}
 	if r.generation < 0 && g.state == stateEmpty {
 		return nil
 	}
@@ -167,14 +170,19 @@ type fetchedTopic struct {
 
 // fetchOffsets answers an OffsetFetch for one group: the named partitions
 // (-1 where nothing is committed), or every committed offset when topics is
-// nil. Offsets being written are not returned until they are committed.
-func (s *state) fetchOffsets(groupID string, topics []fetchTopic) (*kerr.Error, []fetchedTopic) {
+// nil. Offsets being written are not returned until they are committed. A
+// member of a consumer group (OffsetFetch v9) must name its current member
+// epoch.
+func (s *state) fetchOffsets(groupID string, memberID *string, memberEpoch int32, topics []fetchTopic) (*kerr.Error, []fetchedTopic) {
 	if groupID == "" {
 		return kerr.InvalidGroupID, nil
 	}
 	g := s.groups[groupID]
 	if g != nil && g.state == stateDead {
 		g = nil
+	}
+	if err := validateConsumerFetch(g, memberID, memberEpoch); err != nil {
+		return err, nil
 	}
 	lookup := func(tp topicPartition) fetchedPartition {
 		if g != nil {
@@ -291,7 +299,7 @@ func (s *state) deleteGroup(now int64, groupID string, reply func(*kerr.Error)) 
 			recs = append(recs, offsetTombstone(g.id, tp))
 		}
 	}
-	recs = append(recs, groupTombstone(g.id))
+	recs = append(recs, g.metadataTombstones()...)
 	g.transition(stateDead, now)
 	s.writes = append(s.writes, write{g: g, records: recs, done: func(now int64, err error) {
 		if err != nil {
@@ -330,7 +338,7 @@ func (s *state) expireOffsets(now int64) {
 			recs = append(recs, offsetTombstone(g.id, tp))
 		}
 		if dead {
-			recs = append(recs, groupTombstone(g.id))
+			recs = append(recs, g.metadataTombstones()...)
 			g.transition(stateDead, now)
 		}
 		s.log.Info().Str("group", g.id).Int("offsets", len(expired)).Bool("group_removed", dead).Msg("expiring offsets")
@@ -396,11 +404,17 @@ type describedGroup struct {
 }
 
 // describe answers DescribeGroups for one group. Only a stable group shows
-// its protocol and the members' metadata and assignments.
-func (s *state) describe(groupID string) describedGroup {
+// its protocol and the members' metadata and assignments. A consumer group
+// (KIP-848) is shown too, as Kafka's consumers would see it: protocol type
+// "consumer", its assignor as protocol, each member's subscription and
+// assignment in the consumer protocol's encoding.
+func (s *state) describe(groupID string, topics Topics) describedGroup {
 	g := s.groups[groupID]
 	if g == nil || g.state == stateDead {
 		return describedGroup{state: stateDead.String()}
+	}
+	if g.cg != nil {
+		return describeConsumerGroup(g, topics)
 	}
 	d := describedGroup{found: true, state: g.state.String(), protocolType: g.protocolType}
 	stable := g.state == stateStable
@@ -420,21 +434,29 @@ func (s *state) describe(groupID string) describedGroup {
 }
 
 type listedGroup struct {
-	id, protocolType, state string
+	id, protocolType, state, kind string
 }
 
 // list answers ListGroups for this partition's groups, keeping those whose
-// state is in states (all when empty).
-func (s *state) list(states []string) []listedGroup {
+// state is in states and whose type ("classic" or "consumer") is in types
+// (all when empty).
+func (s *state) list(states, types []string) []listedGroup {
 	var out []listedGroup
 	for _, g := range s.groups {
 		if g.state == stateDead {
 			continue
 		}
-		if len(states) > 0 && !slices.ContainsFunc(states, func(st string) bool { return strings.EqualFold(st, g.state.String()) }) {
+		lg := listedGroup{id: g.id, protocolType: g.protocolType, state: g.state.String(), kind: "classic"}
+		if g.cg != nil {
+			lg.state, lg.kind = g.cg.stateName(), "consumer"
+		}
+		if len(states) > 0 && !slices.ContainsFunc(states, func(st string) bool { return strings.EqualFold(st, lg.state) }) {
 			continue
 		}
-		out = append(out, listedGroup{id: g.id, protocolType: g.protocolType, state: g.state.String()})
+		if len(types) > 0 && !slices.ContainsFunc(types, func(t string) bool { return strings.EqualFold(t, lg.kind) }) {
+			continue
+		}
+		out = append(out, lg)
 	}
 	slices.SortFunc(out, func(a, b listedGroup) int { return strings.Compare(a.id, b.id) })
 	return out

@@ -11,7 +11,8 @@ package group
 //	            commit carries an expire timestamp from OffsetCommit v2-v4)
 //	key v2      GroupMetadataKey  group
 //	            value GroupMetadataValue v0-v4 (Samsa writes v3)
-//	key v3+     KIP-848 and share-group records: skipped when loading
+//	key v3-v8   KIP-848 consumer group records (consumer_records.go)
+//	key v9+     share and streams group records: skipped when loading
 //
 // A null value is a tombstone: the offset, or the group's metadata, is
 // deleted. Records of one write go in one uncompressed RecordBatch v2, so a
@@ -118,10 +119,12 @@ type decoded struct {
 	// group record
 	isGroup bool
 	meta    *kmsg.GroupMetadataValue // nil: tombstone
+	// KIP-848 consumer group record
+	consumer *cgDecoded
 }
 
 // decodeRecord parses a coordinator record's key and value. A key version
-// above 2 (KIP-848 records) yields a zero decoded and no error.
+// above 8 (share and streams groups) yields a zero decoded and no error.
 func decodeRecord(key, value []byte) (decoded, error) {
 	if len(key) < 2 {
 		return decoded{}, fmt.Errorf("%w: key of %d bytes", errBadRecord, len(key))
@@ -171,6 +174,13 @@ func decodeRecord(key, value []byte) (decoded, error) {
 		}
 		d.meta = &v
 		return d, nil
+	case keyConsumerGroupMetadata, keyConsumerPartitionMeta, keyConsumerMemberMetadata,
+		keyConsumerTargetMetadata, keyConsumerTargetMember, keyConsumerCurrentAssigment:
+		cd, err := decodeConsumerRecord(version, key, value)
+		if err != nil {
+			return decoded{}, err
+		}
+		return decoded{groupID: cd.groupID, consumer: &cd}, nil
 	default:
 		if version < 0 {
 			return decoded{}, fmt.Errorf("%w: key version %d", errBadRecord, version)

@@ -45,8 +45,8 @@ func TestOffsetCommitRecordIsKafkasFormat(t *testing.T) {
 
 // Older and foreign records load: offset key version 0 with a version 1
 // value (expire timestamp), group metadata value version 0 (no rebalance
-// timeout: the session timeout stands in), and KIP-848 record types (key
-// version 3 and up), which are skipped.
+// timeout: the session timeout stands in), and share and streams group
+// record types (key version 9 and up), which are skipped.
 func TestDecodeOlderAndForeignRecords(t *testing.T) {
 	key := binary.BigEndian.AppendUint16(nil, 0)
 	key = kafkaString(key, "g")
@@ -73,8 +73,8 @@ func TestDecodeOlderAndForeignRecords(t *testing.T) {
 	if err := l.apply(groupKey("g"), gv.AppendTo(nil)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.apply(binary.BigEndian.AppendUint16(nil, 3), []byte{0, 0}); err != nil || l.skipped != 1 {
-		t.Fatalf("KIP-848 record: %v, skipped %d", err, l.skipped)
+	if err := l.apply(binary.BigEndian.AppendUint16(nil, 9), []byte{0, 0}); err != nil || l.skipped != 1 {
+		t.Fatalf("share group record: %v, skipped %d", err, l.skipped)
 	}
 	s := newState(coreConfig{}, nopLogger(), func() string { return "x" })
 	s.install(l, 1)

@@ -163,6 +163,15 @@ func (sh *shard) flush() {
 		}
 		now := sh.now()
 		for _, w := range ws {
+			if len(w.records) == 0 {
+				// Nothing to write: it completes with the writes before it.
+				if n := len(sh.inflight); n > 0 {
+					sh.inflight = append(sh.inflight, inflightWrite{w: w, res: sh.inflight[n-1].res})
+				} else {
+					sh.st.completeWrite(w, now, nil)
+				}
+				continue
+			}
 			res, err := sh.part.Append(encodeBatch(w.records, now), -1)
 			if err != nil {
 				sh.log.Warn().Err(err).Int("records", len(w.records)).Msg("appending to the offsets partition failed")
@@ -290,7 +299,7 @@ func (sh *shard) load() error {
 	}
 	sh.st.install(l, sh.now())
 	if l.skipped > 0 {
-		sh.log.Warn().Int("records", l.skipped).Msg("skipped records of group types Samsa does not serve (KIP-848, share groups)")
+		sh.log.Warn().Int("records", l.skipped).Msg("skipped records of group types Samsa does not serve (share and streams groups)")
 	}
 	return nil
 }

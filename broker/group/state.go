@@ -19,6 +19,9 @@ type coreConfig struct {
 	initialDelay, minSession, maxSession int64
 	maxSize, metadataMax                 int
 	retention                            int64
+	// KIP-848 consumer groups
+	cgHeartbeat, cgSession int64
+	cgMaxSize              int
 }
 
 func newCoreConfig(c Config) coreConfig {
@@ -26,7 +29,9 @@ func newCoreConfig(c Config) coreConfig {
 		initialDelay: c.InitialRebalanceDelay.Milliseconds(),
 		minSession:   c.MinSessionTimeout.Milliseconds(), maxSession: c.MaxSessionTimeout.Milliseconds(),
 		maxSize: c.MaxSize, metadataMax: c.OffsetMetadataMaxBytes,
-		retention: c.OffsetsRetention.Milliseconds(),
+		retention:   c.OffsetsRetention.Milliseconds(),
+		cgHeartbeat: c.ConsumerHeartbeatInterval.Milliseconds(), cgSession: c.ConsumerSessionTimeout.Milliseconds(),
+		cgMaxSize: c.ConsumerMaxSize,
 	}
 }
 
@@ -164,6 +169,10 @@ func (s *state) tick(now int64) {
 }
 
 func (s *state) expire(now int64, g *group) {
+	if g.cg != nil {
+		s.expireConsumerMembers(now, g)
+		return
+	}
 	for id, at := range g.pending {
 		if at <= now {
 			delete(g.pending, id)

@@ -30,7 +30,8 @@ const (
 func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, now: 1_000_000}
 	cfg := coreConfig{initialDelay: testDelay, minSession: 10, maxSession: 60_000, maxSize: 1000,
-		metadataMax: 16, retention: 7 * 24 * 3600 * 1000}
+		metadataMax: 16, retention: 7 * 24 * 3600 * 1000,
+		cgHeartbeat: testCGHeartbeat, cgSession: testCGSession, cgMaxSize: 1000}
 	f.s = newState(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), func() string { f.ids++; return fmt.Sprintf("u%d", f.ids) })
 	return f
 }
@@ -579,16 +580,16 @@ func TestCommitVisibleOnlyWhenAcknowledged(t *testing.T) {
 		parts: []commitPart{{tp: topicPartition{"t", 2}, offset: 42, leaderEpoch: 7, metadata: &meta}}},
 		func(e []*kerr.Error) { errs = e })
 	f.hold()
-	_, topics := f.s.fetchOffsets("g", []fetchTopic{{topic: "t", partitions: []int32{2}}})
+	_, topics := f.s.fetchOffsets("g", nil, -1, []fetchTopic{{topic: "t", partitions: []int32{2}}})
 	if errs != nil || topics[0].partitions[0].offset != -1 {
 		t.Fatalf("commit answered (%v) or visible (%+v) before its write was acknowledged", errs, topics)
 	}
 	f.ack()
-	_, topics = f.s.fetchOffsets("g", []fetchTopic{{topic: "t", partitions: []int32{2}}})
+	_, topics = f.s.fetchOffsets("g", nil, -1, []fetchTopic{{topic: "t", partitions: []int32{2}}})
 	if got := topics[0].partitions[0]; errs[0] != nil || got.offset != 42 || got.leaderEpoch != 7 || got.metadata != "m" {
 		t.Fatalf("after ack: errs %v, fetched %+v, want offset 42 epoch 7 metadata m", errs, got)
 	}
-	_, all := f.s.fetchOffsets("g", nil)
+	_, all := f.s.fetchOffsets("g", nil, -1, nil)
 	if len(all) != 1 || all[0].topic != "t" {
 		t.Fatalf("fetch all: %+v", all)
 	}
@@ -647,7 +648,7 @@ func TestOffsetDeleteRespectsSubscriptions(t *testing.T) {
 	if top != nil || errs[0] != kerr.GroupSubscribedToTopic || errs[1] != nil {
 		t.Fatalf("offset delete: %v %v, want GROUP_SUBSCRIBED_TO_TOPIC for t and NONE for old", top, errs)
 	}
-	_, all := f.s.fetchOffsets("g", nil)
+	_, all := f.s.fetchOffsets("g", nil, -1, nil)
 	if len(all) != 1 || all[0].topic != "t" {
 		t.Fatalf("offsets left %+v, want only t", all)
 	}

@@ -3,11 +3,10 @@ package main
 // samsa broker: list and describe the brokers, and decommission one
 // (UnregisterBroker, key 64), over the client SDK's Admin.
 //
-// Limitation: the brokers serve DescribeCluster v0-1 and Metadata, which
-// list only live (unfenced) brokers. A broker that is not live is shown,
-// marked fenced, when a partition is still assigned to it; it may then be
-// fenced or already unregistered. A fenced broker holding no replica is
-// not shown.
+// The list comes from DescribeCluster v2 with fenced brokers included
+// (KIP-1073): every registered broker, with a FENCED column. A broker that
+// partitions are still assigned to but that is no longer registered is
+// shown fenced, without an address.
 
 import (
 	"context"
@@ -177,7 +176,10 @@ func printBroker(w io.Writer, asJSON bool, b client.BrokerStatus) error {
 	fmt.Fprintf(tw, "Rack:\t%s\n", brokerRack(b))
 	fenced := yesNo(b.Fenced)
 	if b.Fenced {
-		fenced = "yes (not live; fenced or unregistered, still assigned partitions)"
+		fenced = "yes (registered, not live)"
+		if b.Host == "" {
+			fenced = "yes (not registered; still assigned partitions)"
+		}
 	}
 	fmt.Fprintf(tw, "Fenced:\t%s\n", fenced)
 	return tw.Flush()

@@ -1,12 +1,16 @@
 package main
 
 // samsa cluster: describe the cluster (id, active controller, live
-// brokers) and its controller quorum, over the client SDK's Admin.
+// brokers) and its controller quorum, and change the quorum online
+// (add-controller, remove-controller: KIP-853's AddRaftVoter and
+// RemoveRaftVoter), over the client SDK's Admin.
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,8 +25,99 @@ func newClusterCmd() *cobra.Command {
 	}
 	f.cluster.register(cmd.PersistentFlags(), "how long the whole command may take")
 	f.out.register(cmd.PersistentFlags())
-	cmd.AddCommand(newClusterDescribeCmd(f), newClusterQuorumCmd(f))
+	cmd.AddCommand(newClusterDescribeCmd(f), newClusterQuorumCmd(f),
+		newClusterAddControllerCmd(f), newClusterRemoveControllerCmd(f))
 	return cmd
+}
+
+// controllerCatchUpDefault is how long add-controller lets the new node
+// catch up by default: below the 5 s a broker waits for one controller
+// before it tries the next, so that the request is never sent twice.
+const controllerCatchUpDefault = 4 * time.Second
+
+func newClusterAddControllerCmd(f *topicFlags) *cobra.Command {
+	var (
+		id      int64
+		addr    string
+		catchUp time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "add-controller --id N --address HOST:PORT",
+		Short: "Add a controller to the quorum as a voter (KIP-853 AddRaftVoter)",
+		Long: `Add a node to the controller quorum as a voter.
+
+Start the node first with controller.quorum.join=true (and this cluster's
+cluster.id): it waits, without bootstrapping anything, to be added. --address is
+its Raft transport address (raft.listener) as the other controllers reach it.
+The active controller replicates the metadata log to it as a non-voter and
+promotes it once it has caught up; if it has not within --catch-up-timeout, the
+command fails with REQUEST_TIMED_OUT and the quorum is left as it was.
+
+The Raft configuration, not controller.quorum.voters, is authoritative once a
+cluster exists: the voter list is read only when a brand-new cluster
+bootstraps. List the new controller's listener in every node's
+controller.quorum.bootstrap.servers, so that brokers reach it when it leads.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if id < 0 || id > math.MaxInt32 {
+				return fmt.Errorf("--id %d: want a non-negative node id", id)
+			}
+			if catchUp <= 0 {
+				return fmt.Errorf("--catch-up-timeout must be positive, not %s", catchUp)
+			}
+			return f.run(cmd, func(ctx context.Context, adm *client.Admin) error {
+				if err := adm.AddController(ctx, int32(id), addr, catchUp); err != nil {
+					return err
+				}
+				return printQuorumChange(cmd.OutOrStdout(), f.out.json(), int32(id), "added")
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&id, "id", -1, "the new controller's node.id (required)")
+	cmd.Flags().StringVar(&addr, "address", "", "the new controller's Raft transport address, host:port (required)")
+	cmd.Flags().DurationVar(&catchUp, "catch-up-timeout", controllerCatchUpDefault, "how long the new controller may take to catch up with the metadata log")
+	_ = cmd.MarkFlagRequired("id")
+	_ = cmd.MarkFlagRequired("address")
+	return cmd
+}
+
+func newClusterRemoveControllerCmd(f *topicFlags) *cobra.Command {
+	var id int64
+	cmd := &cobra.Command{
+		Use:   "remove-controller --id N",
+		Short: "Remove a controller from the quorum (KIP-853 RemoveRaftVoter)",
+		Long: `Remove a voter from the controller quorum; it need not be running.
+
+The active controller may be removed: it commits its own removal and steps
+down, and the remaining voters elect another. The last voter cannot be removed.
+Stop the removed node afterwards: it no longer receives the metadata log.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if id < 0 || id > math.MaxInt32 {
+				return fmt.Errorf("--id %d: want a non-negative node id", id)
+			}
+			return f.run(cmd, func(ctx context.Context, adm *client.Admin) error {
+				if err := adm.RemoveController(ctx, int32(id)); err != nil {
+					return err
+				}
+				return printQuorumChange(cmd.OutOrStdout(), f.out.json(), int32(id), "removed")
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&id, "id", -1, "the controller's node.id (required)")
+	_ = cmd.MarkFlagRequired("id")
+	return cmd
+}
+
+func printQuorumChange(w io.Writer, asJSON bool, id int32, change string) error {
+	if asJSON {
+		return writeJSON(w, struct {
+			Controller int32  `json:"controller"`
+			Change     string `json:"change"`
+		}{id, change})
+	}
+	_, err := fmt.Fprintf(w, "Controller %d %s.\n", id, change)
+	return err
 }
 
 func newClusterDescribeCmd(f *topicFlags) *cobra.Command {

@@ -30,6 +30,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(),
 		newServerCmd(),
 		newTopicCmd(),
+		newPartitionCmd(),
 		newGroupCmd(),
 		newClusterCmd(),
 		newBrokerCmd(),

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,8 +75,13 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	if err != nil {
 		return node.Config{}, err
 	}
-	if len(voters) > 1 && len(s.ControllerBootstrap) == 0 {
-		return node.Config{}, errors.New("controller.quorum.bootstrap.servers must list the controller listener (host:port) of every voter when controller.quorum.voters names several")
+	brokerOnly := !slices.Contains(s.Roles, node.RoleController)
+	if err := checkBrokerOnly(s, brokerOnly); err != nil {
+		return node.Config{}, err
+	}
+	severalVoters := len(voters) > 1 || s.JoinQuorum || brokerOnly
+	if severalVoters && len(s.ControllerBootstrap) == 0 {
+		return node.Config{}, errors.New("controller.quorum.bootstrap.servers must list the controller listener (host:port) of every voter when controller.quorum.voters names several, controller.quorum.join is set, or the node is broker-only")
 	}
 	for _, a := range s.ControllerBootstrap {
 		if _, _, err := net.SplitHostPort(a); err != nil {
@@ -86,14 +92,21 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	ccfg.RaftBindAddr = raftAddr
 	ccfg.ListenAddr = ctrlAddr
 	ccfg.Voters = voters
+	ccfg.Join = s.JoinQuorum
 	ccfg.ClusterID = s.ClusterID
 	ccfg.HeartbeatTimeout = s.QuorumFetchTimeout
 	ccfg.ElectionTimeout = s.QuorumElectionTimeout
 	ccfg.DefaultNumPartitions = s.NumPartitions
 	ccfg.DefaultReplicationFactor = s.DefaultReplicationFactor
 	ccfg.TopicConfigDefaults = s.TopicDefaults
+	ccfg.AutoLeaderRebalance = s.AutoLeaderRebalance
+	ccfg.LeaderImbalanceCheckInterval = s.LeaderImbalanceInterval
+	ccfg.LeaderImbalancePerBrokerPercentage = s.LeaderImbalancePercent
+	if brokerOnly {
+		ccfg.RaftAdvertiseAddr = observerRaftAdvertise(s, raftAddr)
+	}
 
-	gcfg, err := gossipConfig(s, len(voters) > 1)
+	gcfg, err := gossipConfig(s, severalVoters)
 	if err != nil {
 		return node.Config{}, err
 	}
@@ -116,12 +129,18 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	}
 	bcfg.TopicDefaults = s.TopicDefaults
 	bcfg.RetentionCheckInterval = s.RetentionCheckInterval
+	bcfg.ReplicaLagTimeMax = s.ReplicaLagTimeMax
+	bcfg.ReplicaFetch.MaxWait, bcfg.ReplicaFetch.Backoff = s.ReplicaFetchWait, s.ReplicaFetchBackoff
+	bcfg.ReplicaFetch.PartitionMaxBytes, bcfg.ReplicaFetch.MaxBytes = s.ReplicaFetchMaxBytes, s.ReplicaFetchRespMaxBytes
+	bcfg.LeaderReplicationThrottledRate = s.LeaderThrottledRate
 	g := s.Group
 	bcfg.Group.NumPartitions, bcfg.Group.ReplicationFactor, bcfg.Group.SegmentBytes = g.NumPartitions, g.ReplicationFactor, g.SegmentBytes
 	bcfg.Group.InitialRebalanceDelay = g.InitialRebalanceDelay
 	bcfg.Group.MinSessionTimeout, bcfg.Group.MaxSessionTimeout = g.MinSessionTimeout, g.MaxSessionTimeout
 	bcfg.Group.MaxSize, bcfg.Group.OffsetMetadataMaxBytes = g.MaxSize, g.OffsetMetadataMaxBytes
 	bcfg.Group.OffsetsRetention, bcfg.Group.OffsetsRetentionCheckInterval = g.OffsetsRetention, g.OffsetsRetentionCheckInterval
+	bcfg.Group.ConsumerHeartbeatInterval, bcfg.Group.ConsumerSessionTimeout = g.ConsumerHeartbeatInterval, g.ConsumerSessionTimeout
+	bcfg.Group.ConsumerMaxSize = g.ConsumerMaxSize
 	bcfg.StaticConfigs = s.Static
 	bcfg.Server = protocol.DefaultServerConfig()
 	bcfg.Server.Name = "PLAINTEXT"
@@ -130,7 +149,40 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	return node.Config{
 		NodeID: s.NodeID, Roles: s.Roles, DataDir: s.DataDir,
 		Controller: ccfg, Broker: bcfg, Gossip: gcfg, Logger: log,
+		MaxOpenSegments: s.MaxOpenSegments,
 	}, nil
+}
+
+// checkBrokerOnly refuses settings a broker-only node (roles: broker)
+// cannot use: it follows the metadata log as a Raft non-voter, added by
+// the active controller when it registers, so it must name the quorum's
+// cluster id and never joins as a voter.
+func checkBrokerOnly(s nodeSettings, brokerOnly bool) error {
+	switch {
+	case !brokerOnly:
+		return nil
+	case s.JoinQuorum:
+		return errors.New("controller.quorum.join is for controllers: a broker-only node (roles: broker) follows the metadata log as a non-voter without it")
+	case s.ClusterID == "":
+		return errors.New("cluster.id must be set on a broker-only node (roles: broker): it registers with the quorum's cluster id before it has any metadata")
+	}
+	return nil
+}
+
+// observerRaftAdvertise is the Raft address a broker-only node registers:
+// its raft.listener, or, when that binds all interfaces, the host clients
+// are told (advertised.listeners) with the Raft port ("" otherwise: the
+// controller then refuses to advertise an unspecified address).
+func observerRaftAdvertise(s nodeSettings, raftAddr string) string {
+	if !bindsAllInterfaces(raftAddr) || s.Advertised == "" {
+		return ""
+	}
+	ahost, _, err1 := net.SplitHostPort(s.Advertised)
+	_, rport, err2 := net.SplitHostPort(raftAddr)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	return net.JoinHostPort(ahost, rport)
 }
 
 func bindsAllInterfaces(addr string) bool {

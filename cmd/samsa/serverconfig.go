@@ -9,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -32,13 +33,14 @@ type configKey struct {
 // friends) are added from the topic config catalog by topicDefaultKeys.
 var serverKeys = []configKey{
 	{"node.id", 1, "this node's id, unique in the cluster"},
-	{"roles", "controller,broker", "comma-separated roles: controller, broker"},
+	{"roles", "controller,broker", "comma-separated roles: controller, broker (broker alone: a broker-only node, which follows the metadata log as a Raft non-voter; needs cluster.id, controller.quorum.bootstrap.servers and gossip.seeds)"},
 	{"data.dir", "./samsa-data", "directory for the metadata log and partition logs"},
 	{"listeners", "127.0.0.1:9092", "Kafka client listener, host:port (PLAINTEXT:// prefix allowed)"},
 	{"advertised.listeners", "", "host:port clients are told to use (default: the listener)"},
 	{"controller.listener", "", "controller listener host:port (default: Kafka port + 1)"},
 	{"raft.listener", "", "Raft transport host:port (default: Kafka port + 2)"},
-	{"controller.quorum.voters", "", "id@host:port of each voter's Raft address, comma-separated (default: this node alone)"},
+	{"controller.quorum.voters", "", "id@host:port of each voter's Raft address, comma-separated (default: this node alone); read only when a new cluster bootstraps: afterwards the Raft configuration (samsa cluster add-controller, remove-controller) is authoritative"},
+	{"controller.quorum.join", false, "join an existing controller quorum instead of bootstrapping one: the node waits until samsa cluster add-controller adds it (needs cluster.id)"},
 	{"controller.quorum.bootstrap.servers", "", "host:port of every voter's controller listener, comma-separated (default: this node's own; required with several voters)"},
 	{"controller.quorum.fetch.timeout.ms", 1000, "a voter that hears nothing from the leader for this long (randomised up to twice) starts an election"},
 	{"controller.quorum.election.timeout.ms", 1000, "a candidate that is not elected within this long starts another election"},
@@ -53,9 +55,19 @@ var serverKeys = []configKey{
 	{"default.replication.factor", 1, "replication factor of auto-created topics and of CreateTopics with -1"},
 	{"auto.create.topics.enable", true, "create unknown topics on first Metadata request"},
 	{"durability", "fsync", "fsync (acks>=1 answered after fsync) or page-cache"},
+	{"storage.max.open.segments", 0, "most sealed segment .log files kept open at once over all partitions; the least recently used are closed beyond it (0: half the process's descriptor limit)"},
 	{"socket.request.max.bytes", 104857600, "largest request accepted, in bytes"},
 	{"connections.max.idle.ms", 600000, "idle client connections are closed after this"},
 	{"log.retention.check.interval.ms", 300000, "how often segments past retention are deleted and compacted topics cleaned"},
+	{"replica.lag.time.max.ms", 30000, "a follower that has not caught up with the leader for this long leaves the ISR"},
+	{"replica.fetch.wait.max.ms", 500, "longest a follower's fetch waits at the leader for new records (below replica.lag.time.max.ms)"},
+	{"replica.fetch.max.bytes", 1048576, "bytes a follower asks for per partition and fetch (at least one batch is returned)"},
+	{"replica.fetch.response.max.bytes", 10485760, "bytes a follower asks for per fetch over all partitions"},
+	{"replica.fetch.backoff.ms", 1000, "pause before a follower retries a failed fetch"},
+	{"leader.replication.throttled.rate", math.MaxInt64, "bytes per second this broker sends, as leader, to replicas a reassignment is adding until they are in sync (default: unlimited)"},
+	{"auto.leader.rebalance.enable", true, "the active controller moves partition leadership back to preferred replicas (the first of each partition's replicas) when they are alive and in sync"},
+	{"leader.imbalance.check.interval.seconds", 300, "how often the active controller checks the leader balance"},
+	{"leader.imbalance.per.broker.percentage", 10, "leadership moves back to a broker's preferred partitions only when more than this share of them is led by others"},
 	{"offsets.topic.num.partitions", 50, "partitions of __consumer_offsets when it is created"},
 	{"offsets.topic.replication.factor", 3, "replicas of __consumer_offsets (capped at the live brokers)"},
 	{"offsets.topic.segment.bytes", 104857600, "segment size of __consumer_offsets"},
@@ -63,6 +75,9 @@ var serverKeys = []configKey{
 	{"group.min.session.timeout.ms", 6000, "smallest session timeout a group member may ask for"},
 	{"group.max.session.timeout.ms", 1800000, "largest session timeout a group member may ask for"},
 	{"group.max.size", 2147483647, "most members a consumer group may have"},
+	{"group.consumer.heartbeat.interval.ms", 5000, "how often members of a KIP-848 consumer group heartbeat"},
+	{"group.consumer.session.timeout.ms", 45000, "a KIP-848 consumer group member that has not heartbeaten for this long is removed"},
+	{"group.consumer.max.size", 2147483647, "most members a KIP-848 consumer group may have"},
 	{"offset.metadata.max.bytes", 4096, "longest metadata string an offset commit may carry"},
 	{"offsets.retention.minutes", 10080, "how long the committed offsets of an empty group are kept"},
 	{"offsets.retention.check.interval.ms", 600000, "how often expired offsets are removed"},
@@ -92,6 +107,7 @@ type nodeSettings struct {
 	ControllerListener       string
 	RaftListener             string
 	Voters                   string
+	JoinQuorum               bool
 	ControllerBootstrap      []string
 	QuorumFetchTimeout       time.Duration
 	QuorumElectionTimeout    time.Duration
@@ -106,9 +122,19 @@ type nodeSettings struct {
 	DefaultReplicationFactor int16
 	AutoCreateTopics         bool
 	Durability               string
+	MaxOpenSegments          int // 0: storage's default
 	MaxRequestBytes          int32
 	IdleTimeout              time.Duration
 	RetentionCheckInterval   time.Duration
+	ReplicaLagTimeMax        time.Duration
+	ReplicaFetchWait         time.Duration
+	ReplicaFetchMaxBytes     int32
+	ReplicaFetchRespMaxBytes int32
+	ReplicaFetchBackoff      time.Duration
+	LeaderThrottledRate      int64
+	AutoLeaderRebalance      bool
+	LeaderImbalanceInterval  time.Duration
+	LeaderImbalancePercent   int
 	Group                    groupSettings
 	LogLevel                 string
 	LogFormat                string
@@ -221,6 +247,7 @@ func parseSettings(v *viper.Viper, topicKeys map[string]metadata.ConfigDef) (nod
 		ControllerListener:       v.GetString("controller.listener"),
 		RaftListener:             v.GetString("raft.listener"),
 		Voters:                   v.GetString("controller.quorum.voters"),
+		JoinQuorum:               p.boolean("controller.quorum.join"),
 		ControllerBootstrap:      splitList(v.GetString("controller.quorum.bootstrap.servers")),
 		QuorumFetchTimeout:       time.Duration(p.intIn("controller.quorum.fetch.timeout.ms", 10, 1<<31-1)) * time.Millisecond,
 		QuorumElectionTimeout:    time.Duration(p.intIn("controller.quorum.election.timeout.ms", 10, 1<<31-1)) * time.Millisecond,
@@ -235,9 +262,19 @@ func parseSettings(v *viper.Viper, topicKeys map[string]metadata.ConfigDef) (nod
 		DefaultReplicationFactor: int16(p.intIn("default.replication.factor", 1, 1<<15-1)),
 		AutoCreateTopics:         p.boolean("auto.create.topics.enable"),
 		Durability:               p.oneOf("durability", "fsync", "page-cache"),
+		MaxOpenSegments:          int(p.intIn("storage.max.open.segments", 0, 1<<30)),
 		MaxRequestBytes:          int32(p.intIn("socket.request.max.bytes", 1024, 1<<31-1)),
 		IdleTimeout:              time.Duration(p.intIn("connections.max.idle.ms", 1, 1<<62)) * time.Millisecond,
 		RetentionCheckInterval:   time.Duration(p.intIn("log.retention.check.interval.ms", 1, 1<<62)) * time.Millisecond,
+		ReplicaLagTimeMax:        time.Duration(p.intIn("replica.lag.time.max.ms", 10, 1<<31-1)) * time.Millisecond,
+		ReplicaFetchWait:         time.Duration(p.intIn("replica.fetch.wait.max.ms", 1, 1<<31-1)) * time.Millisecond,
+		ReplicaFetchMaxBytes:     int32(p.intIn("replica.fetch.max.bytes", 1024, 1<<31-1)),
+		ReplicaFetchRespMaxBytes: int32(p.intIn("replica.fetch.response.max.bytes", 1024, 1<<31-1)),
+		ReplicaFetchBackoff:      time.Duration(p.intIn("replica.fetch.backoff.ms", 1, 1<<31-1)) * time.Millisecond,
+		LeaderThrottledRate:      p.intIn("leader.replication.throttled.rate", 1, math.MaxInt64),
+		AutoLeaderRebalance:      p.boolean("auto.leader.rebalance.enable"),
+		LeaderImbalanceInterval:  time.Duration(p.intIn("leader.imbalance.check.interval.seconds", 1, 1<<31-1)) * time.Second,
+		LeaderImbalancePercent:   int(p.intIn("leader.imbalance.per.broker.percentage", 0, 100)),
 		Group:                    parseGroupSettings(&p),
 		LogLevel:                 p.oneOf("log.level", "debug", "info", "warn", "error"),
 		LogFormat:                p.oneOf("log.format", "json", "console"),
@@ -354,6 +391,9 @@ type groupSettings struct {
 	OffsetMetadataMaxBytes        int
 	OffsetsRetention              time.Duration
 	OffsetsRetentionCheckInterval time.Duration
+	ConsumerHeartbeatInterval     time.Duration
+	ConsumerSessionTimeout        time.Duration
+	ConsumerMaxSize               int
 }
 
 func parseGroupSettings(p *settingsParser) groupSettings {
@@ -371,5 +411,8 @@ func parseGroupSettings(p *settingsParser) groupSettings {
 		OffsetMetadataMaxBytes:        int(p.intIn("offset.metadata.max.bytes", 0, 1<<31-1)),
 		OffsetsRetention:              time.Duration(p.intIn("offsets.retention.minutes", 1, 1<<31-1)) * time.Minute,
 		OffsetsRetentionCheckInterval: ms("offsets.retention.check.interval.ms", 1),
+		ConsumerHeartbeatInterval:     ms("group.consumer.heartbeat.interval.ms", 1),
+		ConsumerSessionTimeout:        ms("group.consumer.session.timeout.ms", 1),
+		ConsumerMaxSize:               int(p.intIn("group.consumer.max.size", 1, 1<<31-1)),
 	}
 }

@@ -146,3 +146,35 @@ func TestNodeConfigDerivesPortsAndQuorum(t *testing.T) {
 		t.Error("a controller listener without a port was accepted")
 	}
 }
+
+// TestLeaderRebalanceSettings checks Kafka's preferred-leader keys: their
+// defaults (auto.leader.rebalance.enable true, every 300 s, above 10%),
+// that they reach the controller's config, and their bounds.
+func TestLeaderRebalanceSettings(t *testing.T) {
+	s, err := settingsFrom(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := nodeConfig(s, newLogger(s, os.Stderr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Controller; !c.AutoLeaderRebalance || c.LeaderImbalanceCheckInterval != 300*time.Second || c.LeaderImbalancePerBrokerPercentage != 10 {
+		t.Errorf("defaults: %v %v %d", c.AutoLeaderRebalance, c.LeaderImbalanceCheckInterval, c.LeaderImbalancePerBrokerPercentage)
+	}
+	s, err = settingsFrom(t, "auto.leader.rebalance.enable: false\nleader.imbalance.check.interval.seconds: 2\nleader.imbalance.per.broker.percentage: 0\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = nodeConfig(s, newLogger(s, os.Stderr)); err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Controller; c.AutoLeaderRebalance || c.LeaderImbalanceCheckInterval != 2*time.Second || c.LeaderImbalancePerBrokerPercentage != 0 {
+		t.Errorf("from the file: %v %v %d", c.AutoLeaderRebalance, c.LeaderImbalanceCheckInterval, c.LeaderImbalancePerBrokerPercentage)
+	}
+	for _, bad := range []string{"leader.imbalance.check.interval.seconds: 0\n", "leader.imbalance.per.broker.percentage: 101\n"} {
+		if _, err := settingsFrom(t, bad, nil); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

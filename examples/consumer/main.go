@@ -3,8 +3,9 @@
 //
 //	go run ./examples/consumer -bootstrap 127.0.0.1:9092 -topic events
 //
-// The SDK's consumer has no consumer group yet: it reads every partition
-// (or those named with client.ConsumePartition) and commits nothing.
+// This consumer has no consumer group: it reads every partition (or those
+// named with client.ConsumePartition) and commits nothing. For a group
+// member that commits, see examples/group-consumer.
 package main
 
 import (

@@ -44,6 +44,7 @@ type Cluster struct {
 	t     testing.TB
 	id    string
 	nodes []*ClusterNode
+	net   *clusterNet // WithNetworkIsolation (netns.go)
 }
 
 // ClusterNode is one samsa server process of a Cluster. Its addresses stay
@@ -58,6 +59,7 @@ type ClusterNode struct {
 	raft       string
 	gossip     string
 	settings   map[string]string // the config file's contents
+	netns      string            // its network namespace (WithNetworkIsolation)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -68,7 +70,8 @@ type ClusterNode struct {
 }
 
 type clusterOptions struct {
-	extra map[string]string
+	extra     map[string]string
+	isolation bool
 }
 
 // ClusterOption configures StartCluster.
@@ -94,6 +97,11 @@ func StartCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 	o := clusterOptions{extra: map[string]string{}}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.isolation {
+		if err := NetworkIsolationAvailable(); err != nil {
+			t.Skipf("needs network isolation (a network namespace per node), unavailable here: %v", err)
+		}
 	}
 	bin := Binary(t)
 	for attempt := 1; ; attempt++ {
@@ -122,6 +130,12 @@ const clusterStartAttempts = 3
 
 func newCluster(t testing.TB, n int, o clusterOptions) *Cluster {
 	c := &Cluster{t: t, id: "test-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	if o.isolation {
+		if err := newIsolatableCluster(t, c, n, o); err != nil {
+			t.Fatalf("setting up the nodes' network namespaces: %v", err)
+		}
+		return c
+	}
 	ports := reservePorts(t)
 	for i := range n {
 		c.nodes = append(c.nodes, &ClusterNode{
@@ -294,7 +308,7 @@ func (nd *ClusterNode) start(bin string) {
 	defer nd.mu.Unlock()
 	nd.runs++
 	fmt.Fprintf(&nd.logs, "==== node %d, run %d, %s ====\n", nd.id, nd.runs, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bin, "server", "--config", nd.cfgPath)
+	cmd := nd.command(bin, "server", "--config", nd.cfgPath)
 	cmd.Env = cleanEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -1,0 +1,149 @@
+package broker
+
+// Fetch from a follower (replica id set; ReplicaState in v15+). The leader
+// first takes each partition's fetch position (replication.Partition.
+// RecordFollowerFetch): a follower whose last fetched epoch does not match
+// the leader's log gets the diverging epoch (KIP-320) and no records;
+// otherwise its fetch offset counts as its log end offset for the high
+// watermark and the ISR. Records are then read up to the leader's log end,
+// not the high watermark, and sent with sendfile as for consumers. A
+// follower fetch with nothing to read waits in Later until an append or
+// MaxWaitMillis, like a consumer's delayed fetch. Followers use incremental
+// fetch sessions (KIP-227) like consumers: a request lists only the
+// partitions whose position changed, and every partition of the session
+// counts as fetched at its cached position.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/protocol"
+	"github.com/samsa-io/samsa/replication"
+)
+
+// fetchReplica returns the replica a fetch comes from (-1: a consumer) and
+// the broker epoch it claims (-1: none).
+func fetchReplica(r *kmsg.FetchRequest) (int32, int64) {
+	if r.Version >= 15 {
+		return r.ReplicaState.ID, r.ReplicaState.Epoch
+	}
+	return r.ReplicaID, -1
+}
+
+// replicaFetch answers a follower's fetch.
+func (b *Broker) replicaFetch(ctx context.Context, r *kmsg.FetchRequest, replica int32, brokerEpoch int64) (*kmsg.FetchResponse, [][]protocol.Part, func()) {
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	img := b.Image()
+	var refuse error
+	switch br, ok := img.Broker(replica); {
+	case !ok:
+		refuse = fmt.Errorf("replica %d is not a registered broker: %w", replica, kerr.NotLeaderForPartition)
+	case brokerEpoch >= 0 && brokerEpoch != br.Epoch:
+		// KIP-903: a follower restarted without its data must not be taken
+		// for the incarnation that fetched before.
+		refuse = fmt.Errorf("replica %d fetches with broker epoch %d, registered %d: %w", replica, brokerEpoch, br.Epoch, kerr.StaleBrokerEpoch)
+	}
+	targets, session, err := b.fetchTargets(img, r)
+	if err != nil {
+		resp.ErrorCode = protocol.ErrorCode(err)
+		return resp, nil, nil
+	}
+	if session != nil {
+		defer session.mu.Unlock()
+		resp.SessionID = session.id
+	}
+	diverging := make([]*replication.EpochEndOffset, len(targets))
+	now := time.Now()
+	for i := range targets {
+		t := &targets[i]
+		if refuse != nil {
+			t.err = refuse
+		}
+		if t.err == nil {
+			diverging[i], t.err = t.part.RecordFollowerFetch(replica, t.sp.fetchOffset, t.sp.lastFetchedEpoch, t.sp.leaderEpoch, now)
+		}
+	}
+	wake := make(chan struct{}, 1)
+	for _, t := range targets {
+		if t.part != nil {
+			t.part.AddAppendWaiter(wake)
+			defer t.part.RemoveWaiter(wake)
+		}
+	}
+	deadline := time.NewTimer(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
+	defer deadline.Stop()
+	for {
+		results, bytes, failed := b.readReplicaTargets(r, targets, diverging)
+		if bytes < int64(r.MinBytes) && !failed && r.MaxWaitMillis > 0 {
+			releaseResults(results)
+			select {
+			case <-wake:
+				continue
+			case <-deadline.C:
+			case <-ctx.Done():
+			case <-b.stopping:
+			}
+			results, _, _ = b.readReplicaTargets(r, targets, diverging)
+		}
+		var records [][]protocol.Part
+		resp.Topics, records = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
+		return resp, records, func() { releaseResults(results) }
+	}
+}
+
+// readReplicaTargets is readTargets for a follower: it reads to the log end
+// and answers a diverged partition with its epoch end instead of records.
+// A diverged or failed partition ends the wait.
+func (b *Broker) readReplicaTargets(r *kmsg.FetchRequest, targets []fetchTarget, diverging []*replication.EpochEndOffset) ([]replication.FetchResult, int64, bool) {
+	results := make([]replication.FetchResult, len(targets))
+	remaining := int64(r.MaxBytes)
+	var total int64
+	failed := false
+	replica, _ := fetchReplica(r)
+	for i := range targets {
+		t := &targets[i]
+		if t.err != nil {
+			failed = true
+			if t.part != nil {
+				results[i] = replication.FetchResult{HighWatermark: t.part.HighWatermark(), LogStartOffset: t.part.LogStartOffset()}
+			}
+			continue
+		}
+		if diverging[i] != nil {
+			failed = true
+			results[i] = replication.FetchResult{HighWatermark: t.part.HighWatermark(), LogStartOffset: t.part.LogStartOffset(), Diverging: diverging[i]}
+			continue
+		}
+		limit := min(int64(t.sp.maxBytes), remaining)
+		if limit <= 0 && total > 0 {
+			results[i] = replication.FetchResult{HighWatermark: t.part.HighWatermark(), LogStartOffset: t.part.LogStartOffset()}
+			continue
+		}
+		// leader.replication.throttled.rate (replica_throttle.go).
+		throttled := b.throttledFollower(t.sp.topic, t.sp.partition, replica)
+		if throttled && !b.replicaThrottle.allow(time.Now()) {
+			results[i] = replication.FetchResult{HighWatermark: t.part.HighWatermark(), LogStartOffset: t.part.LogStartOffset()}
+			continue
+		}
+		res, err := t.part.ReadForFollower(t.sp.fetchOffset, int32(max(limit, 1)), t.sp.leaderEpoch)
+		if err != nil {
+			t.err, failed = err, true
+			results[i] = res
+			continue
+		}
+		if total > 0 && res.Size() > remaining {
+			res.DropRecords()
+		}
+		if throttled {
+			b.replicaThrottle.record(res.Size(), time.Now())
+		}
+		results[i] = res
+		total += res.Size()
+		remaining -= res.Size()
+	}
+	return results, total, failed
+}

@@ -1,0 +1,254 @@
+package test
+
+// Partition reassignment (KIP-455) across three real samsa server
+// processes: a partition with two replicas is moved off its leader onto the
+// third broker while an idempotent producer writes with acks=all; every
+// acknowledged record stays readable, the replicas and the ISR end as
+// requested with the leadership moved, and the dropped broker deletes its
+// copy. The copy runs under leader.replication.throttled.rate.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/test/harness"
+)
+
+// reassignOn sends AlterPartitionReassignments for one partition through
+// node and fails the test unless it is accepted.
+func reassignOn(t *testing.T, node *harness.ClusterNode, topic string, partition int32, target []int32) {
+	t.Helper()
+	cl := newKgo(t, node.Bootstrap())
+	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+	rp.Partition, rp.Replicas = partition, target
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t), cl)
+	if err != nil {
+		t.Fatalf("AlterPartitionReassignments: %v", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		t.Fatalf("AlterPartitionReassignments: %v", err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); err != nil {
+		t.Fatalf("AlterPartitionReassignments %s-%d to %v: %v", topic, partition, target, err)
+	}
+}
+
+// reassignmentsOn lists the reassignments in progress through node.
+func reassignmentsOn(t *testing.T, node *harness.ClusterNode) []kmsg.ListPartitionReassignmentsResponseTopicPartition {
+	t.Helper()
+	cl := newKgo(t, node.Bootstrap())
+	resp, err := kmsg.NewPtrListPartitionReassignmentsRequest().RequestWith(testCtx(t), cl)
+	if err != nil {
+		t.Fatalf("ListPartitionReassignments: %v", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		t.Fatalf("ListPartitionReassignments: %v", err)
+	}
+	var out []kmsg.ListPartitionReassignmentsResponseTopicPartition
+	for _, rt := range resp.Topics {
+		out = append(out, rt.Partitions...)
+	}
+	return out
+}
+
+// partitionDirs returns the directories of topic's partition under a
+// node's data directory.
+func partitionDirs(node *harness.ClusterNode, topic string, partition int32) []string {
+	dirs, _ := filepath.Glob(filepath.Join(node.DataDir(), "*", fmt.Sprintf("%s-%d", topic, partition)))
+	return dirs
+}
+
+// TestReassignmentMovesReplicaUnderAcksAll moves one replica of a
+// two-replica partition, the leader's, to the third broker while records
+// are produced with acks=all (KIP-455: the target joins the ISR, then the
+// controller switches the replicas and the leadership). Checks: the move
+// is listed while it runs; afterwards every node reports the target
+// replicas and ISR with a target replica leading; every record
+// acknowledged before, during and after the move is readable; the dropped
+// broker's partition directory is gone; and the throttle (512 KiB/s for
+// ~3 MiB to copy) kept the move from finishing at once.
+func TestReassignmentMovesReplicaUnderAcksAll(t *testing.T) {
+	const rate = 512 << 10
+	c := harness.StartCluster(t, 3, harness.WithNodeConfig("leader.replication.throttled.rate", strconv.Itoa(rate)))
+	adm := newAdmin(t, c.Node(1).Bootstrap())
+	const topic = "moving"
+	if _, err := adm.CreateTopic(testCtx(t), 1, 2, nil, topic); err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+	waitTopicReady(t, adm, topic, 1)
+	td, err := topicOn(t, c.Node(1), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas, leader := td.Partitions[0].Replicas, td.Partitions[0].Leader
+	eventually(t, 30*time.Second, "both replicas in the ISR", func() error {
+		td, err := topicOn(t, c.Node(1), topic)
+		if err != nil {
+			return err
+		}
+		if len(td.Partitions[0].ISR) != 2 {
+			return fmt.Errorf("ISR %v", td.Partitions[0].ISR)
+		}
+		return nil
+	})
+	var newcomer, follower int32
+	for _, nd := range c.Nodes() {
+		switch {
+		case !slices.Contains(replicas, nd.ID()):
+			newcomer = nd.ID()
+		case nd.ID() != leader:
+			follower = nd.ID()
+		}
+	}
+	target := []int32{newcomer, follower}
+	t.Logf("replicas %v, leader %d: moving to %v", replicas, leader, target)
+
+	var seeds []string
+	for _, nd := range c.Nodes() {
+		seeds = append(seeds, nd.Bootstrap())
+	}
+	cl := newKgo(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(60*time.Second), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression())) // the preload's size is what the throttle sees
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var wg sync.WaitGroup
+	produce := func(v string) {
+		wg.Add(1)
+		cl.Produce(context.Background(), kgo.StringRecord(v), func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			if err == nil {
+				mu.Lock()
+				acked[v] = true
+				mu.Unlock()
+			}
+		})
+	}
+	// About 3 MiB for the newcomer to copy before it can join the ISR.
+	pad := strings.Repeat("x", 1500)
+	const preload = 2000
+	for i := range preload {
+		produce(fmt.Sprintf("pre-%d-%s", i, pad))
+	}
+	wg.Wait()
+	if len(acked) != preload {
+		t.Fatalf("%d of %d preloaded records acknowledged", len(acked), preload)
+	}
+
+	stop := make(chan struct{})
+	producerDone := make(chan struct{})
+	go func() {
+		defer close(producerDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			produce("during-" + strconv.Itoa(i))
+		}
+	}()
+
+	start := time.Now()
+	reassignOn(t, c.Node(follower), topic, 0, target)
+	if l := reassignmentsOn(t, c.Node(newcomer)); len(l) != 1 || !slices.Equal(l[0].AddingReplicas, []int32{newcomer}) ||
+		!slices.Equal(l[0].RemovingReplicas, []int32{leader}) {
+		t.Fatalf("reassignments in progress: %+v", l)
+	}
+	wantISR := slices.Clone(target)
+	slices.Sort(wantISR)
+	for _, nd := range c.Nodes() {
+		eventually(t, 60*time.Second, fmt.Sprintf("node %d to report replicas %v", nd.ID(), target), func() error {
+			td, err := topicOn(t, nd, topic)
+			if err != nil {
+				return err
+			}
+			p := td.Partitions[0]
+			isr := slices.Clone(p.ISR)
+			slices.Sort(isr)
+			if !slices.Equal(p.Replicas, target) || !slices.Equal(isr, wantISR) || p.Leader != newcomer {
+				return fmt.Errorf("replicas %v, ISR %v, leader %d", p.Replicas, p.ISR, p.Leader)
+			}
+			return nil
+		})
+	}
+	took := time.Since(start)
+	t.Logf("%v: moved; replicas %v, leader %d", took, target, newcomer)
+	if l := reassignmentsOn(t, c.Node(leader)); len(l) != 0 {
+		t.Fatalf("reassignments still listed after completion: %+v", l)
+	}
+	// The throttle holds one second of the rate and lets a read overshoot
+	// it (up to replica.fetch.max.bytes, 1 MiB): the ~3 MiB take about
+	// three seconds, and at the very least one and a half.
+	if took < 1500*time.Millisecond {
+		t.Errorf("the move took %v: leader.replication.throttled.rate=%d did not hold it back", took, rate)
+	}
+
+	// Some more records acknowledged by the new leader, then stop.
+	mu.Lock()
+	atMove := len(acked)
+	mu.Unlock()
+	eventually(t, 30*time.Second, "records acknowledged after the move", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if n := len(acked) - atMove; n < 20 {
+			return fmt.Errorf("%d acknowledged since", n)
+		}
+		return nil
+	})
+	close(stop)
+	<-producerDone
+	wg.Wait()
+	mu.Lock()
+	during := len(acked) - preload
+	mu.Unlock()
+	if during < 10 {
+		t.Fatalf("only %d records acknowledged during the move", during)
+	}
+
+	got := consumeAllAvailable(t, c.Node(newcomer).Bootstrap(), topic)
+	seen := map[string]int{}
+	for _, v := range got {
+		seen[v]++
+	}
+	for v := range acked {
+		if seen[v] == 0 {
+			t.Errorf("acknowledged record %.20s… lost in the move", v)
+		}
+	}
+	for v, n := range seen {
+		if n > 1 {
+			t.Errorf("record %.20s… read %d times", v, n)
+		}
+	}
+	t.Logf("%d records acknowledged (%d during the move), %d read back", len(acked), during, len(got))
+
+	eventually(t, 30*time.Second, fmt.Sprintf("node %d to delete its copy", leader), func() error {
+		if dirs := partitionDirs(c.Node(leader), topic, 0); len(dirs) > 0 {
+			return fmt.Errorf("still on disk: %v", dirs)
+		}
+		return nil
+	})
+	if dirs := partitionDirs(c.Node(newcomer), topic, 0); len(dirs) != 1 {
+		t.Fatalf("node %d (new replica) holds %v", newcomer, dirs)
+	} else if _, err := os.Stat(dirs[0]); err != nil {
+		t.Fatal(err)
+	}
+}
