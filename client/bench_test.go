@@ -10,9 +10,11 @@ import (
 
 	"github.com/samsa-io/samsa/client"
 	"github.com/samsa-io/samsa/client/samsatest"
+	"github.com/samsa-io/samsa/client/serde"
 )
 
-// BenchmarkProduce compares the SDK's Producer with a raw kgo client
+// BenchmarkProduce compares the SDK's Producer (untyped, and typed with
+// the String and Bytes serdes) with a raw kgo client
 // producing the same records — keyed, 100 B or 1 KiB random values,
 // acks=all, idempotent, no compression (the SDK's default; kgo's own is
 // snappy), kgo's default linger and partitioner — to one samsatest node
@@ -41,8 +43,10 @@ func BenchmarkProduce(b *testing.B) {
 		return name
 	}
 	keys := make([][]byte, 1000)
+	stringKeys := make([]string, len(keys))
 	for i := range keys {
 		keys[i] = fmt.Appendf(nil, "key-%d", i)
+		stringKeys[i] = string(keys[i])
 	}
 
 	for _, size := range []int{100, 1024} {
@@ -75,6 +79,25 @@ func BenchmarkProduce(b *testing.B) {
 			}
 			run(b, size, func(i int) {
 				if err := p.ProduceAsync(ctx, client.NewRecord(topic, keys[i%len(keys)], value), done); err != nil {
+					b.Fatal(err)
+				}
+			}, func() error { return p.Flush(ctx) })
+		})
+		b.Run(fmt.Sprintf("sdk-TypedProduceAsync/%dB", size), func(b *testing.B) {
+			topic := freshTopic(b)
+			p, err := cl.NewProducer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			tp := client.NewTypedProducer(p, serde.String{}, serde.Bytes{})
+			done := func(_ client.TypedRecord[string, []byte], err error) {
+				if err != nil {
+					b.Error(err)
+				}
+			}
+			run(b, size, func(i int) {
+				if err := tp.ProduceAsync(ctx, topic, stringKeys[i%len(stringKeys)], value, done); err != nil {
 					b.Fatal(err)
 				}
 			}, func() error { return p.Flush(ctx) })

@@ -722,8 +722,10 @@ func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, e
 }
 
 // DeleteRecords moves the log start offset up to offset (DeleteRecords,
-// KIP-107) and returns the new low watermark, the log start offset (with a
-// single replica, the lowest over the replicas). offset -1 means the high
+// KIP-107) and returns the new low watermark: the leader's log start offset
+// (Kafka answers the lowest over the replicas, once followers have moved
+// theirs; followers here follow the leader's log start on their next
+// fetch, but the answer does not wait for that). offset -1 means the high
 // watermark; an offset above the high watermark, or another negative one,
 // is OFFSET_OUT_OF_RANGE; an offset at or below the log start changes
 // nothing. Only the leader deletes (NOT_LEADER_OR_FOLLOWER), and not in a
