@@ -47,20 +47,27 @@ func waitISR(t testing.TB, node *harness.ClusterNode, topic string, want []int32
 	})
 }
 
-// leaderOf returns the leader of partition 0 of topic as node reports it.
+// leaderOf returns the leader of a partition of topic as node reports it
+// (-1: none), waiting until node's metadata has the topic: a node that
+// follows the metadata log learns a new topic a moment after the one the
+// test asked.
 func leaderOf(t *testing.T, node *harness.ClusterNode, topic string, partition int32) int32 {
 	t.Helper()
-	td, err := topicOn(t, node, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range td.Partitions {
-		if p.Partition == partition {
-			return p.Leader
+	leader := int32(-1)
+	eventually(t, 30*time.Second, fmt.Sprintf("%s-%d in node %d's metadata", topic, partition, node.ID()), func() error {
+		td, err := topicOn(t, node, topic)
+		if err != nil {
+			return err
 		}
-	}
-	t.Fatalf("%s has no partition %d", topic, partition)
-	return -1
+		for _, p := range td.Partitions {
+			if p.Partition == partition {
+				leader = p.Leader
+				return nil
+			}
+		}
+		return fmt.Errorf("%s has no partition %d", topic, partition)
+	})
+	return leader
 }
 
 // createReplicatedTopic creates topic with replication factor 3.
