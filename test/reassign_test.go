@@ -93,6 +93,7 @@ func TestReassignmentMovesReplicaUnderAcksAll(t *testing.T) {
 		t.Fatalf("create %s: %v", topic, err)
 	}
 	waitTopicReady(t, adm, topic, 1)
+	waitTopicOnAll(t, []*harness.ClusterNode{c.Node(1)}, topic, 1) // the admin client may have asked another node
 	td, err := topicOn(t, c.Node(1), topic)
 	if err != nil {
 		t.Fatal(err)
