@@ -9,6 +9,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +21,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/protocol"
 	"github.com/samsa-io/samsa/test/harness"
 )
 
@@ -78,6 +81,33 @@ func createReplicatedTopic(t testing.TB, adm *kadm.Client, topic string, partiti
 		t.Fatalf("CreateTopics %s with replication factor 3: %v %s", topic, err, resp.ErrMessage)
 	}
 	waitTopicReady(t, adm, topic, partitions)
+	// Every broker learns the topic from the metadata log, some a moment
+	// after the one that answered above: wait for all of them, so that a
+	// client seeded with any node finds it.
+	brokers, err := adm.ListBrokers(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range brokers {
+		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		eventually(t, 30*time.Second, fmt.Sprintf("topic %s on broker %d", topic, b.NodeID), func() error {
+			cl := protocol.NewClient(addr, "samsa-replication-test")
+			defer cl.Close()
+			req := kmsg.NewPtrMetadataRequest()
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(topic)
+			req.Topics = append(req.Topics, rt)
+			resp, err := cl.Request(testCtx(t), req)
+			if err != nil {
+				return err
+			}
+			r := resp.(*kmsg.MetadataResponse)
+			if len(r.Topics) != 1 || r.Topics[0].ErrorCode != 0 || len(r.Topics[0].Partitions) != int(partitions) {
+				return fmt.Errorf("broker %d does not list %s with %d partitions yet", b.NodeID, topic, partitions)
+			}
+			return nil
+		})
+	}
 }
 
 // consumeN reads every partition of topic from the start until count
