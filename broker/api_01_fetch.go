@@ -62,33 +62,50 @@ func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest) (*kmsg.FetchRe
 		defer session.mu.Unlock()
 		resp.SessionID = session.id
 	}
+	results := b.delayedRead(ctx, r, targets, false, func() ([]replication.FetchResult, int64, bool) {
+		return b.readTargets(r, targets)
+	})
+	var records [][]protocol.Part
+	resp.Topics, records = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
+	return resp, records, func() { releaseResults(results) }
+}
+
+// delayedRead runs read until it returns MinBytes, a failed partition, or
+// MaxWaitMillis passes, waking on every change of the targets' high
+// watermarks or states (and, for a follower's fetch, appendsToo, on every
+// append: followers read past the high watermark), and returns the last
+// read. An idle fetch costs no CPU while it waits.
+func (b *Broker) delayedRead(ctx context.Context, r *kmsg.FetchRequest, targets []fetchTarget, appendsToo bool,
+	read func() (results []replication.FetchResult, bytes int64, failed bool)) []replication.FetchResult {
 	wake := make(chan struct{}, 1)
 	for _, t := range targets {
-		if t.part != nil {
-			t.part.AddWaiter(wake)
-			defer t.part.RemoveWaiter(wake)
+		if t.part == nil {
+			continue
 		}
+		if appendsToo {
+			t.part.AddAppendWaiter(wake)
+		} else {
+			t.part.AddWaiter(wake)
+		}
+		defer t.part.RemoveWaiter(wake)
 	}
 	deadline := time.NewTimer(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
 	defer deadline.Stop()
 	for {
-		results, bytes, failed := b.readTargets(r, targets)
-		waitOver := bytes >= int64(r.MinBytes) || failed || r.MaxWaitMillis <= 0
-		if !waitOver {
-			select {
-			case <-wake:
-				releaseResults(results)
-				continue
-			case <-deadline.C:
-			case <-ctx.Done():
-			case <-b.stopping:
-			}
-			releaseResults(results)
-			results, _, _ = b.readTargets(r, targets)
+		results, bytes, failed := read()
+		if bytes >= int64(r.MinBytes) || failed || r.MaxWaitMillis <= 0 {
+			return results
 		}
-		var records [][]protocol.Part
-		resp.Topics, records = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
-		return resp, records, func() { releaseResults(results) }
+		releaseResults(results)
+		select {
+		case <-wake:
+			continue
+		case <-deadline.C:
+		case <-ctx.Done():
+		case <-b.stopping:
+		}
+		results, _, _ = read()
+		return results
 	}
 }
 

@@ -67,32 +67,12 @@ func (b *Broker) replicaFetch(ctx context.Context, r *kmsg.FetchRequest, replica
 			diverging[i], t.err = t.part.RecordFollowerFetch(replica, t.sp.fetchOffset, t.sp.lastFetchedEpoch, t.sp.leaderEpoch, now)
 		}
 	}
-	wake := make(chan struct{}, 1)
-	for _, t := range targets {
-		if t.part != nil {
-			t.part.AddAppendWaiter(wake)
-			defer t.part.RemoveWaiter(wake)
-		}
-	}
-	deadline := time.NewTimer(time.Duration(max(r.MaxWaitMillis, 0)) * time.Millisecond)
-	defer deadline.Stop()
-	for {
-		results, bytes, failed := b.readReplicaTargets(r, targets, diverging)
-		if bytes < int64(r.MinBytes) && !failed && r.MaxWaitMillis > 0 {
-			releaseResults(results)
-			select {
-			case <-wake:
-				continue
-			case <-deadline.C:
-			case <-ctx.Done():
-			case <-b.stopping:
-			}
-			results, _, _ = b.readReplicaTargets(r, targets, diverging)
-		}
-		var records [][]protocol.Part
-		resp.Topics, records = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
-		return resp, records, func() { releaseResults(results) }
-	}
+	results := b.delayedRead(ctx, r, targets, true, func() ([]replication.FetchResult, int64, bool) {
+		return b.readReplicaTargets(r, targets, diverging)
+	})
+	var records [][]protocol.Part
+	resp.Topics, records = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
+	return resp, records, func() { releaseResults(results) }
 }
 
 // readReplicaTargets is readTargets for a follower: it reads to the log end

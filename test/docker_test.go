@@ -384,27 +384,11 @@ func (c *dockerCluster) isrIs(id int32, topic string, want []int32) error {
 // activeController asks node id which voter leads the metadata quorum
 // (DescribeQuorum, forwarded by the broker to the active controller).
 func (c *dockerCluster) activeController(id int32) (int32, error) {
-	req := kmsg.NewPtrDescribeQuorumRequest()
-	rt := kmsg.NewDescribeQuorumRequestTopic()
-	rt.Topic = "__cluster_metadata"
-	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
-	req.Topics = []kmsg.DescribeQuorumRequestTopic{rt}
-	resp, err := c.request(id, req)
+	resp, err := c.request(id, harness.DescribeQuorumRequest())
 	if err != nil {
 		return -1, err
 	}
-	r := resp.(*kmsg.DescribeQuorumResponse)
-	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-		return -1, err
-	}
-	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
-		return -1, fmt.Errorf("malformed DescribeQuorum answer: %+v", r)
-	}
-	p := r.Topics[0].Partitions[0]
-	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-		return -1, err
-	}
-	return p.LeaderID, nil
+	return harness.QuorumLeader(resp.(*kmsg.DescribeQuorumResponse))
 }
 
 // docker runs a docker command on the test's containers.

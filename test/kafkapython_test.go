@@ -24,27 +24,11 @@ import (
 	"time"
 )
 
-// pythonWithKafkaPython returns the first of python3 (PATH) and
-// /usr/bin/python3 that can import kafka (kafka-python), or skips the test.
+// pythonWithKafkaPython returns a python3 that can import kafka
+// (kafka-python), or skips the test.
 func pythonWithKafkaPython(t *testing.T) string {
 	t.Helper()
-	var tried []string
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		path, err := exec.LookPath(py)
-		if err != nil {
-			tried = append(tried, py+": not found")
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		out, err := exec.CommandContext(ctx, path, "-c", "import kafka").CombinedOutput()
-		cancel()
-		if err == nil {
-			return path
-		}
-		tried = append(tried, path+": "+strings.TrimSpace(lastLine(string(out))))
-	}
-	t.Skipf("no python3 can import kafka (apt-get install python3-kafka): %s", strings.Join(tried, "; "))
-	return ""
+	return pythonWithModule(t, "kafka", "python3-kafka")
 }
 
 // kafkaPythonSummary is the JSON line kafkapython_group.py prints.

@@ -18,9 +18,17 @@ import (
 	"github.com/samsa-io/samsa/test/harness"
 )
 
-// pythonWithConfluentKafka returns the first of python3 (PATH) and
-// /usr/bin/python3 that can import confluent_kafka, or skips the test.
+// pythonWithConfluentKafka returns a python3 that can import
+// confluent_kafka, or skips the test.
 func pythonWithConfluentKafka(t *testing.T) string {
+	t.Helper()
+	return pythonWithModule(t, "confluent_kafka", "python3-confluent-kafka")
+}
+
+// pythonWithModule returns the first of python3 (PATH) and /usr/bin/python3
+// that can import module, or skips the test naming the Debian package that
+// provides it.
+func pythonWithModule(t *testing.T, module, debianPackage string) string {
 	t.Helper()
 	var tried []string
 	for _, py := range []string{"python3", "/usr/bin/python3"} {
@@ -30,14 +38,14 @@ func pythonWithConfluentKafka(t *testing.T) string {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		out, err := exec.CommandContext(ctx, path, "-c", "import confluent_kafka").CombinedOutput()
+		out, err := exec.CommandContext(ctx, path, "-c", "import "+module).CombinedOutput()
 		cancel()
 		if err == nil {
 			return path
 		}
 		tried = append(tried, path+": "+strings.TrimSpace(lastLine(string(out))))
 	}
-	t.Skipf("no python3 can import confluent_kafka (apt-get install python3-confluent-kafka): %s", strings.Join(tried, "; "))
+	t.Skipf("no python3 can import %s (apt-get install %s): %s", module, debianPackage, strings.Join(tried, "; "))
 	return ""
 }
 

@@ -9,6 +9,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -233,22 +234,36 @@ func TestReplicationNoAckedWriteLostOnLeaderKill(t *testing.T) {
 	}
 	// Read everything the survivors have: every acknowledged record is
 	// there, and no record twice.
-	got := consumeAllAvailable(t, seeds[0], "durable")
-	seen := map[string]int{}
-	for _, v := range got {
-		seen[v]++
-	}
-	for v := range acked {
-		if seen[v] == 0 {
-			t.Errorf("acknowledged record %s lost", v)
-		}
-	}
+	seen := readCounts(t, seeds[0], "durable")
+	expectOnce(t, seen, slices.Collect(maps.Keys(acked)), "acknowledged record")
 	for v, k := range seen {
 		if k > 1 {
 			t.Errorf("record %s read %d times (idempotent producer)", v, k)
 		}
 	}
-	t.Logf("%d records acknowledged of %d, %d read back after kill -9 of leader %d", len(acked), total, len(got), victim)
+	t.Logf("%d records acknowledged of %d, %d read back after kill -9 of leader %d", len(acked), total, len(seen), victim)
+}
+
+// readCounts reads topic from the start up to its end offsets at the time
+// of the call (consumeAllAvailable) and counts each value.
+func readCounts(t *testing.T, bootstrap, topic string) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for _, v := range consumeAllAvailable(t, bootstrap, topic) {
+		seen[v]++
+	}
+	return seen
+}
+
+// expectOnce fails the test for every value of want that seen does not
+// hold exactly once.
+func expectOnce(t *testing.T, seen map[string]int, want []string, what string) {
+	t.Helper()
+	for _, v := range want {
+		if seen[v] != 1 {
+			t.Errorf("%s %.40s read %d times, want once", what, v, seen[v])
+		}
+	}
 }
 
 // consumeAllAvailable reads topic from the start up to the high watermark
@@ -375,19 +390,15 @@ func TestReplicationDivergentTailIsTruncated(t *testing.T) {
 	// The acks=all records are all there, once. (A divergent record may
 	// survive too: a follower can have fetched it just before it was
 	// paused; acks=1 promises nothing about it.)
-	seen := map[string]int{}
-	for _, v := range consumeAllAvailable(t, followers[0].Bootstrap(), "div") {
-		seen[v]++
-	}
+	var ackedValues []string
 	for i := range 40 {
 		v := "common-" + strconv.Itoa(i)
 		if i >= 10 {
 			v = "new-" + strconv.Itoa(i-10)
 		}
-		if seen[v] != 1 {
-			t.Errorf("acknowledged record %s read %d times, want once", v, seen[v])
-		}
+		ackedValues = append(ackedValues, v)
 	}
+	expectOnce(t, readCounts(t, followers[0].Bootstrap(), "div"), ackedValues, "acknowledged record")
 	// Every replica holds the same bytes: followers copy batches verbatim.
 	eventually(t, 30*time.Second, "identical replica logs", func() error {
 		var first []byte
@@ -487,15 +498,7 @@ func TestReplicationControlledShutdown(t *testing.T) {
 	if len(acked) != 400 {
 		t.Errorf("%d of 400 records acknowledged across a controlled shutdown, want all", len(acked))
 	}
-	seen := map[string]int{}
-	for _, v := range consumeAllAvailable(t, c.Others(leader)[0].Bootstrap(), "graceful") {
-		seen[v]++
-	}
-	for v := range acked {
-		if seen[v] != 1 {
-			t.Errorf("acknowledged record %s read %d times, want once", v, seen[v])
-		}
-	}
+	expectOnce(t, readCounts(t, c.Others(leader)[0].Bootstrap(), "graceful"), slices.Collect(maps.Keys(acked)), "acknowledged record")
 }
 
 // TestReplicationOfCompactedLog lets a follower fall behind while the
@@ -584,15 +587,11 @@ func TestReplicationLeaderLostItsDisk(t *testing.T) {
 	c.Node(victim).Restart()
 	waitISR(t, c.Node(victim), "disk", []int32{1, 2, 3}, 60*time.Second)
 	survivor := c.Others(victim)[0]
-	seen := map[string]int{}
-	for _, v := range consumeAllAvailable(t, survivor.Bootstrap(), "disk") {
-		seen[v]++
-	}
+	var want []string
 	for i := range n {
-		if v := "d" + strconv.Itoa(i); seen[v] != 1 {
-			t.Errorf("acknowledged record %s read %d times after the leader lost its disk, want once", v, seen[v])
-		}
+		want = append(want, "d"+strconv.Itoa(i))
 	}
+	expectOnce(t, readCounts(t, survivor.Bootstrap(), "disk"), want, "acknowledged record (the leader lost its disk)")
 	eventually(t, 30*time.Second, "identical replica logs", func() error {
 		first, err := partitionLog(c.Nodes()[0], "disk", 0)
 		if err != nil {

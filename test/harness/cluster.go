@@ -531,16 +531,26 @@ func (c *Cluster) WaitActiveController(timeout time.Duration) int32 {
 func describeQuorumLeader(ctx context.Context, addr string) (int32, error) {
 	cl := protocol.NewClient(addr, "samsa-test-harness")
 	defer cl.Close()
+	resp, err := cl.Request(ctx, DescribeQuorumRequest())
+	if err != nil {
+		return -1, err
+	}
+	return QuorumLeader(resp.(*kmsg.DescribeQuorumResponse))
+}
+
+// DescribeQuorumRequest asks for the metadata log's quorum.
+func DescribeQuorumRequest() *kmsg.DescribeQuorumRequest {
 	req := kmsg.NewPtrDescribeQuorumRequest()
 	rt := kmsg.NewDescribeQuorumRequestTopic()
 	rt.Topic = "__cluster_metadata"
 	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
 	req.Topics = []kmsg.DescribeQuorumRequestTopic{rt}
-	resp, err := cl.Request(ctx, req)
-	if err != nil {
-		return -1, err
-	}
-	r := resp.(*kmsg.DescribeQuorumResponse)
+	return req
+}
+
+// QuorumLeader reads the active controller's id from a DescribeQuorum
+// answer.
+func QuorumLeader(r *kmsg.DescribeQuorumResponse) (int32, error) {
 	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
 		return -1, err
 	}
