@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -123,11 +125,16 @@ func BenchmarkProduce(b *testing.B) {
 }
 
 // run times b.N calls of produce and the flush after them, and reports
-// records per second.
+// records per second and the process's CPU time per record. The broker
+// runs in the same process and does the same work for every variant, so
+// differences in cpu-ns/record are the client's; on a shared machine they
+// vary much less than records/s, which moves with scheduling and fsync
+// timing.
 func run(b *testing.B, size int, produce func(i int), flush func() error) {
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU(b)
 	for i := range b.N {
 		produce(i)
 	}
@@ -135,5 +142,16 @@ func run(b *testing.B, size int, produce func(i int), flush func() error) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	cpu := processCPU(b) - cpu0
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/record")
+}
+
+// processCPU is the user and system CPU time the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -274,3 +274,62 @@ func TestProduceContextCanceledMidProduce(t *testing.T) {
 		t.Errorf("ProduceSync to a topic that never appears: %v, want the deadline", err)
 	}
 }
+
+// WithMaxBatchBytes makes batches fit a topic whose max.message.bytes is
+// below the default batch bound: with the default, a lingering batch of
+// small records outgrows it and is refused; with the bound set, every
+// record lands. A record larger than the bound fails alone.
+func TestProducerMaxBatchBytes(t *testing.T) {
+	ctx, cl := producerNode(t)
+	if _, err := cl.Admin().CreateTopic(ctx, "narrow", 1, 1, map[string]string{"max.message.bytes": "4096"}); err != nil {
+		t.Fatal(err)
+	}
+	value := make([]byte, 1000)
+	produce := func(opts ...client.ProducerOption) (ok, tooLarge int) {
+		t.Helper()
+		p, err := cl.NewProducer(append(opts, client.WithLinger(50*time.Millisecond))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		var res outcomes
+		for range 20 {
+			if err := p.ProduceAsync(ctx, client.NewRecord("narrow", nil, value), res.cb()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = p.Flush(ctx)
+		res.wait(t, time.Second)
+		for _, err := range res.errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, kerr.MessageTooLarge):
+				tooLarge++
+			default:
+				t.Errorf("unexpected failure: %v", err)
+			}
+		}
+		return ok, tooLarge
+	}
+	if ok, tooLarge := produce(); tooLarge == 0 {
+		t.Errorf("default batch bound: %d written, none refused; want batches over 4096 bytes refused", ok)
+	}
+	if ok, tooLarge := produce(client.WithMaxBatchBytes(4096)); ok != 20 || tooLarge != 0 {
+		t.Errorf("batch bound 4096: %d written, %d refused, want all 20 written", ok, tooLarge)
+	}
+
+	p, err := cl.NewProducer(client.WithMaxBatchBytes(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.ProduceSync(ctx, client.NewRecord("narrow", nil, make([]byte, 2000))); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Errorf("a record over the batch bound: %v, want MESSAGE_TOO_LARGE", err)
+	}
+	for _, n := range []int32{-1, 100, 1<<30 + 1} {
+		if _, err := cl.NewProducer(client.WithMaxBatchBytes(n)); !errors.Is(err, client.ErrInvalidArgument) {
+			t.Errorf("WithMaxBatchBytes(%d): %v, want ErrInvalidArgument", n, err)
+		}
+	}
+}

@@ -116,6 +116,7 @@ type producerConfig struct {
 	onDelivery      func(Record, error)
 	closeTimeout    time.Duration
 	maxBuffered     int
+	maxBatchBytes   int32
 }
 
 // DefaultCloseTimeout is how long Producer.Close waits for buffered records
@@ -135,6 +136,17 @@ func WithCloseTimeout(d time.Duration) ProducerOption {
 // (50,000).
 func WithMaxBufferedRecords(n int) ProducerOption {
 	return func(c *producerConfig) { c.maxBuffered = n }
+}
+
+// WithMaxBatchBytes bounds one record batch (a partition's records in one
+// produce request), measured before compression. The default is
+// 1,000,012 bytes, the default of the topic config max.message.bytes; set
+// it to a topic's max.message.bytes when that is lower, or batches of
+// small records are refused with MESSAGE_TOO_LARGE. A single record
+// larger than the bound fails with MESSAGE_TOO_LARGE. It must be between
+// 512 bytes and 1 GiB.
+func WithMaxBatchBytes(n int32) ProducerOption {
+	return func(c *producerConfig) { c.maxBatchBytes = n }
 }
 
 // WithAcks sets the acks level; the default is AcksAll.
@@ -190,6 +202,8 @@ func (c *producerConfig) kgoOpts() ([]kgo.Opt, error) {
 		return nil, invalidf("negative linger, delivery or close timeout")
 	case c.maxBuffered < 0:
 		return nil, invalidf("max buffered records %d", c.maxBuffered)
+	case c.maxBatchBytes != 0 && (c.maxBatchBytes < 512 || c.maxBatchBytes > 1<<30):
+		return nil, invalidf("max batch bytes %d, want 512 to 1 GiB", c.maxBatchBytes)
 	}
 	opts := []kgo.Opt{
 		kgo.RequiredAcks(c.acks.kgo()),
@@ -207,6 +221,9 @@ func (c *producerConfig) kgoOpts() ([]kgo.Opt, error) {
 	}
 	if c.maxBuffered > 0 {
 		opts = append(opts, kgo.MaxBufferedRecords(c.maxBuffered))
+	}
+	if c.maxBatchBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(c.maxBatchBytes))
 	}
 	return opts, nil
 }
@@ -250,7 +267,10 @@ type Producer struct {
 	kcl          *kgo.Client
 	onDelivery   func(Record, error)
 	closeTimeout time.Duration
-	promise      func(*kgo.Record, error) // producePromise
+	// The kgo promises, bound once so that producing allocates no
+	// closure: producePromise for Produce, asyncDelivered for ProduceAsync.
+	promise      func(*kgo.Record, error)
+	asyncPromise func(*kgo.Record, error)
 	closed       atomic.Bool
 	closeOnce    sync.Once
 	closeErr     error
@@ -278,7 +298,7 @@ func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
 		return nil, fmt.Errorf("new producer: %w", err)
 	}
 	p := &Producer{parent: c, kcl: kcl, onDelivery: cfg.onDelivery, closeTimeout: cfg.closeTimeout}
-	p.promise = p.producePromise
+	p.promise, p.asyncPromise = p.producePromise, p.asyncDelivered
 	if err := c.adopt(p); err != nil {
 		kcl.Close()
 		return nil, fmt.Errorf("new producer: %w", err)
@@ -293,7 +313,7 @@ func (c *Client) NewProducer(opts ...ProducerOption) (*Producer, error) {
 // handler and, for failures, to the next Flush. Canceling ctx fails the
 // record if it has not been sent yet.
 func (p *Producer) Produce(ctx context.Context, rec Record) error {
-	if err := p.check(rec); err != nil {
+	if err := p.check(rec.Topic, rec.Partition); err != nil {
 		return err
 	}
 	p.kcl.Produce(ctx, rec.toKgo(), p.promise)
@@ -329,13 +349,34 @@ func (p *Producer) ProduceAsync(ctx context.Context, rec Record, done func(Recor
 	if done == nil {
 		return invalidf("ProduceAsync without a callback: use Produce")
 	}
-	if err := p.check(rec); err != nil {
+	if err := p.check(rec.Topic, rec.Partition); err != nil {
 		return err
 	}
-	p.kcl.Produce(ctx, rec.toKgo(), func(kr *kgo.Record, err error) {
-		done(p.delivered(kr, err))
-	})
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	pr := &pendingRecord{Context: ctx, done: done}
+	rec.fillKgo(&pr.kr)
+	pr.kr.Context = pr
+	p.kcl.Produce(ctx, &pr.kr, p.asyncPromise)
 	return nil
+}
+
+// pendingRecord is a record given to ProduceAsync with its callback, in one
+// allocation. It travels through kgo as the record's Context (kgo's field
+// for enriching records, which it leaves alone when set), so that one
+// promise, bound in NewProducer, serves every record: no closure per
+// record. It answers as a context with the ctx given to ProduceAsync.
+type pendingRecord struct {
+	context.Context
+	kr   kgo.Record
+	done func(Record, error)
+}
+
+// asyncDelivered is the kgo promise of records given to ProduceAsync.
+func (p *Producer) asyncDelivered(kr *kgo.Record, err error) {
+	pr := kr.Context.(*pendingRecord)
+	pr.done(p.delivered(kr, err))
 }
 
 // ProduceSync sends recs and waits until each is written or failed. It
@@ -346,7 +387,7 @@ func (p *Producer) ProduceAsync(ctx context.Context, rec Record, done func(Recor
 func (p *Producer) ProduceSync(ctx context.Context, recs ...Record) ([]Record, error) {
 	krs := make([]*kgo.Record, len(recs))
 	for i, r := range recs {
-		if err := p.check(r); err != nil {
+		if err := p.check(r.Topic, r.Partition); err != nil {
 			return nil, err
 		}
 		krs[i] = r.toKgo()
@@ -452,14 +493,16 @@ func (p *Producer) takeFailures() error {
 	return err
 }
 
-func (p *Producer) check(r Record) error {
+// check refuses a record before buffering: the producer is closed, or the
+// record has no topic or an impossible partition.
+func (p *Producer) check(topic string, partition int32) error {
 	switch {
 	case p.closed.Load():
 		return ErrClosed
-	case r.Topic == "":
+	case topic == "":
 		return invalidf("record without topic")
-	case r.Partition < AnyPartition:
-		return invalidf("partition %d", r.Partition)
+	case partition < AnyPartition:
+		return invalidf("partition %d", partition)
 	}
 	return nil
 }

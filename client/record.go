@@ -45,20 +45,25 @@ func NewRecord(topic string, key, value []byte) Record {
 
 // toKgo converts r for producing.
 func (r Record) toKgo() *kgo.Record {
-	kr := &kgo.Record{
-		Topic:     r.Topic,
-		Partition: r.Partition,
-		Key:       r.Key,
-		Value:     r.Value,
-		Timestamp: r.Timestamp,
-	}
+	kr := new(kgo.Record)
+	r.fillKgo(kr)
+	return kr
+}
+
+// fillKgo sets kr's fields from r, so that a caller can place the kgo
+// record inside a larger allocation.
+func (r Record) fillKgo(kr *kgo.Record) {
+	kr.Topic = r.Topic
+	kr.Partition = r.Partition
+	kr.Key = r.Key
+	kr.Value = r.Value
+	kr.Timestamp = r.Timestamp
 	if len(r.Headers) > 0 {
 		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
 		for i, h := range r.Headers {
 			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
-	return kr
 }
 
 // fromKgo converts a produced or fetched kgo record.
@@ -71,11 +76,18 @@ func fromKgo(kr *kgo.Record) Record {
 		Value:     kr.Value,
 		Timestamp: kr.Timestamp,
 	}
-	if len(kr.Headers) > 0 {
-		r.Headers = make([]Header, len(kr.Headers))
-		for i, h := range kr.Headers {
-			r.Headers[i] = Header{Key: h.Key, Value: h.Value}
-		}
-	}
+	r.Headers = headersFromKgo(kr.Headers)
 	return r
+}
+
+// headersFromKgo converts kgo's headers; none gives nil.
+func headersFromKgo(hs []kgo.RecordHeader) []Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]Header, len(hs))
+	for i, h := range hs {
+		out[i] = Header{Key: h.Key, Value: h.Value}
+	}
+	return out
 }

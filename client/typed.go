@@ -1,10 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/client/serde"
 )
@@ -69,16 +73,71 @@ type TypedProducer[K, V any] struct {
 	p  *Producer
 	ks serde.Serde[K]
 	vs serde.Serde[V]
+	// keyString and valueString say that the serde is serde.String, whose
+	// bytes are sent straight from the string's memory rather than
+	// copied: kgo only reads them, and no caller ever sees those bytes
+	// except a failed record's, which unalias copies.
+	keyString, valueString bool
+	asyncPromise           func(*kgo.Record, error) // asyncDelivered, bound once
 }
 
 // NewTypedProducer wraps p. p stays owned by its Client: closing the Client
 // or p stops the TypedProducer too.
 func NewTypedProducer[K, V any](p *Producer, ks serde.Serde[K], vs serde.Serde[V]) *TypedProducer[K, V] {
-	return &TypedProducer[K, V]{p: p, ks: ks, vs: vs}
+	tp := &TypedProducer[K, V]{p: p, ks: ks, vs: vs}
+	_, tp.keyString = any(ks).(serde.String)
+	_, tp.valueString = any(vs).(serde.String)
+	tp.asyncPromise = tp.asyncDelivered
+	return tp
 }
 
 // Producer returns the underlying Producer.
 func (tp *TypedProducer[K, V]) Producer() *Producer { return tp.p }
+
+// serialize returns key's and value's bytes. A serde failure is a
+// *SerdeError with Offset -1.
+func (tp *TypedProducer[K, V]) serialize(topic string, key K, value V) (kb, vb []byte, err error) {
+	if tp.keyString {
+		kb = stringBytes(any(key).(string))
+	} else if kb, err = tp.ks.Serialize(topic, key); err != nil {
+		return nil, nil, &SerdeError{Topic: topic, Key: true, Partition: -1, Offset: -1, Err: err}
+	}
+	if tp.valueString {
+		vb = stringBytes(any(value).(string))
+	} else if vb, err = tp.vs.Serialize(topic, value); err != nil {
+		return nil, nil, &SerdeError{Topic: topic, Partition: -1, Offset: -1, Err: err}
+	}
+	return kb, vb, nil
+}
+
+// withOptions returns rec with opts applied.
+func withOptions(rec Record, opts []ProduceOption) Record {
+	for _, o := range opts {
+		o(&rec)
+	}
+	return rec
+}
+
+// unalias gives kr's key and value their own memory where they share a
+// string's.
+func (tp *TypedProducer[K, V]) unalias(kr *kgo.Record) {
+	if tp.keyString {
+		kr.Key = bytes.Clone(kr.Key)
+	}
+	if tp.valueString {
+		kr.Value = bytes.Clone(kr.Value)
+	}
+}
+
+// stringBytes is s's memory as a []byte, which must never be written. ""
+// gives an empty, non-nil slice, as serde.String does: a nil one would be
+// a null key or value.
+func stringBytes(s string) []byte {
+	if len(s) == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
 
 // Produce serializes key and value, writes the record to topic and waits
 // for the cluster to acknowledge it, as Producer.ProduceSync. It returns
@@ -88,18 +147,11 @@ func (tp *TypedProducer[K, V]) Producer() *Producer { return tp.p }
 // nothing. A delivery failure is returned as ProduceSync returns it.
 func (tp *TypedProducer[K, V]) Produce(ctx context.Context, topic string, key K, value V, opts ...ProduceOption) (TypedRecord[K, V], error) {
 	out := TypedRecord[K, V]{Topic: topic, Partition: AnyPartition, Offset: -1, Key: key, Value: value}
-	kb, err := tp.ks.Serialize(topic, key)
+	kb, vb, err := tp.serialize(topic, key, value)
 	if err != nil {
-		return out, &SerdeError{Topic: topic, Key: true, Partition: -1, Offset: -1, Err: err}
+		return out, err
 	}
-	vb, err := tp.vs.Serialize(topic, value)
-	if err != nil {
-		return out, &SerdeError{Topic: topic, Partition: -1, Offset: -1, Err: err}
-	}
-	rec := NewRecord(topic, kb, vb)
-	for _, o := range opts {
-		o(&rec)
-	}
+	rec := withOptions(NewRecord(topic, kb, vb), opts)
 	written, err := tp.p.ProduceSync(ctx, rec)
 	if len(written) == 1 {
 		w := written[0]

@@ -21,37 +21,66 @@ func (tp *TypedProducer[K, V]) ProduceAsync(ctx context.Context, topic string, k
 	if done == nil {
 		return invalidf("ProduceAsync without a callback")
 	}
-	kb, err := tp.ks.Serialize(topic, key)
-	if err != nil {
-		return &SerdeError{Topic: topic, Key: true, Partition: -1, Offset: -1, Err: err}
-	}
-	vb, err := tp.vs.Serialize(topic, value)
-	if err != nil {
-		return &SerdeError{Topic: topic, Partition: -1, Offset: -1, Err: err}
-	}
-	rec := NewRecord(topic, kb, vb)
-	for _, o := range opts {
-		o(&rec)
-	}
 	p := tp.p
-	if err := p.check(rec); err != nil {
+	if err := p.check(topic, AnyPartition); err != nil {
 		return err
 	}
-	// One promise straight to kgo (not Producer.ProduceAsync's, wrapped):
-	// a closure and a Record conversion fewer per record, which is most
-	// of what the typed layer costs for small records.
-	p.kcl.Produce(ctx, rec.toKgo(), func(kr *kgo.Record, err error) {
-		w, err := p.delivered(kr, err)
-		out := TypedRecord[K, V]{
-			Topic: topic, Partition: w.Partition, Offset: w.Offset,
-			Key: key, Value: value, Headers: w.Headers, Timestamp: w.Timestamp,
+	kb, vb, err := tp.serialize(topic, key, value)
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	// One allocation per record, as Producer.ProduceAsync: the kgo record
+	// and the typed state together, found again by the promise bound in
+	// NewTypedProducer. The kgo record is filled in place; a Record is
+	// built only for options to work on.
+	pr := &typedPendingRecord[K, V]{Context: ctx, key: key, value: value, done: done}
+	kr := &pr.kr
+	if len(opts) > 0 {
+		rec := withOptions(NewRecord(topic, kb, vb), opts)
+		if err := p.check(rec.Topic, rec.Partition); err != nil {
+			return err
 		}
-		if err != nil {
-			out.Offset = -1
-		}
-		done(out, err)
-	})
+		rec.fillKgo(kr)
+	} else {
+		kr.Topic, kr.Partition, kr.Key, kr.Value = topic, AnyPartition, kb, vb
+	}
+	kr.Context = pr
+	p.kcl.Produce(ctx, kr, tp.asyncPromise)
 	return nil
+}
+
+// typedPendingRecord is Producer.ProduceAsync's pendingRecord for a
+// TypedProducer: the typed key and value go back to the callback as given.
+type typedPendingRecord[K, V any] struct {
+	context.Context
+	kr    kgo.Record
+	key   K
+	value V
+	done  func(TypedRecord[K, V], error)
+}
+
+// asyncDelivered is the kgo promise of records given to
+// TypedProducer.ProduceAsync.
+func (tp *TypedProducer[K, V]) asyncDelivered(kr *kgo.Record, err error) {
+	pr := kr.Context.(*typedPendingRecord[K, V])
+	out := TypedRecord[K, V]{Topic: kr.Topic, Partition: kr.Partition, Offset: -1, Key: pr.key, Value: pr.value}
+	if err != nil {
+		// A failed record is kept for the DeliveryError of the next
+		// Flush, where the caller may write to its bytes: it must not
+		// share a string's memory.
+		tp.unalias(kr)
+		w, err := tp.p.delivered(kr, err)
+		out.Headers, out.Timestamp = w.Headers, w.Timestamp
+		pr.done(out, err)
+		return
+	}
+	// Straight from kr: the Record that Producer.delivered would build
+	// first is a copy per record that the typed caller never sees.
+	out.Offset, out.Timestamp, out.Headers = kr.Offset, kr.Timestamp, headersFromKgo(kr.Headers)
+	pr.done(out, nil)
 }
 
 // SerdeErrorHandler is told of a consumed record whose key or value did

@@ -6,7 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/samsa-io/samsa/client"
+	"github.com/samsa-io/samsa/client/samsatest"
 	"github.com/samsa-io/samsa/client/serde"
 )
 
@@ -111,5 +115,81 @@ func TestTypedProduceAsync(t *testing.T) {
 		t.Error("callback called for a record that did not serialize")
 	}); !errors.As(err, &se) {
 		t.Errorf("unserializable value: %v", err)
+	}
+}
+
+// serde.String keys and values are sent without a copy. That must not
+// change what is written — "" is an empty, non-null key and value — nor
+// hand out a string's memory: a failed record's bytes in the
+// DeliveryError are the caller's to write to (a string literal's memory
+// is read-only, so a shared one would crash the write below).
+func TestTypedStringRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := samsatest.Start(t, samsatest.WithAutoCreateTopics(false), samsatest.WithTopic("words", 1))
+	cl := newClient(t, ctx, c, client.WithKgoOptions(kgo.UnknownTopicRetries(1)))
+	p, err := cl.NewProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := client.NewTypedProducer(p, serde.String{}, serde.String{})
+	if _, err := tp.Produce(ctx, "words", "", "", client.InPartition(0)); err != nil {
+		t.Fatal(err)
+	}
+	delivered := make(chan client.TypedRecord[string, string], 1)
+	if err := tp.ProduceAsync(ctx, "words", "k", "v", func(r client.TypedRecord[string, string], err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		delivered <- r
+	}); err != nil {
+		t.Fatal(err)
+	}
+	failed := make(chan error, 1)
+	if err := tp.ProduceAsync(ctx, "missing", "literal-key", "literal-value", func(r client.TypedRecord[string, string], err error) {
+		if r.Key != "literal-key" || r.Value != "literal-value" || r.Offset != -1 {
+			t.Errorf("failed record reported as %+v", r)
+		}
+		failed <- err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ferr := p.Flush(ctx)
+	if r := <-delivered; r.Key != "k" || r.Value != "v" || r.Offset != 1 {
+		t.Errorf("delivered %+v, want k=v at offset 1", r)
+	}
+	if err := <-failed; !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Errorf("record for a missing topic failed with %v", err)
+	}
+	var de *client.DeliveryError
+	if !errors.As(ferr, &de) || len(de.Records) != 1 {
+		t.Fatalf("Flush: %v, want a *DeliveryError with the failed record", ferr)
+	}
+	fr := de.Records[0]
+	fr.Key[0], fr.Value[0] = 'L', 'L'
+	if string(fr.Key) != "Literal-key" || string(fr.Value) != "Literal-value" {
+		t.Errorf("failed record's bytes: %q=%q", fr.Key, fr.Value)
+	}
+
+	cons, err := cl.NewConsumer("words")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []client.Record
+	for len(got) < 2 && ctx.Err() == nil {
+		recs, err := cons.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, recs...)
+	}
+	if len(got) != 2 {
+		t.Fatalf("read %d records, want 2", len(got))
+	}
+	if got[0].Key == nil || len(got[0].Key) != 0 || got[0].Value == nil || len(got[0].Value) != 0 {
+		t.Errorf("\"\" was written as key %#v value %#v, want empty and non-null", got[0].Key, got[0].Value)
+	}
+	if string(got[1].Key) != "k" || string(got[1].Value) != "v" {
+		t.Errorf("second record %q=%q", got[1].Key, got[1].Value)
 	}
 }

@@ -69,9 +69,8 @@ import (
 // Kafka shrinks the ISR whatever min.insync.replicas says: a follower that has
 // not caught up within replica.lag.time.max.ms is proposed for removal even if
 // the ISR then falls below min.insync.replicas. This core does the same, and
-// relies on the KIP-966 rule to keep the promise of issue 5 ("the leader does
-// not shrink the ISR in a way that lets HW pass records not on
-// min.insync.replicas replicas"): once the committed ISR is below
+// relies on the KIP-966 rule to keep its promise that the HW never passes
+// records not on min.insync.replicas replicas: once the committed ISR is below
 // min.insync.replicas the HW stops, acks=all appends are refused with
 // NOT_ENOUGH_REPLICAS, and acks=all requests already waiting stay waiting
 // (the request timeout answers them; the records may still commit, and the

@@ -94,8 +94,8 @@ type crashRun struct {
 	acked   int64 // every offset below it was acknowledged durable
 }
 
-// TestRandomCrashRecoversAcknowledgedPrefix is issue 3's randomized crash
-// test, after the doc.go "Durability" and "Recovery" promises: what Sync
+// TestRandomCrashRecoversAcknowledgedPrefix is the randomized crash test
+// of the doc.go "Durability" and "Recovery" promises: what Sync
 // reported durable survives a crash, and the rest is cut as a torn tail.
 //
 // Each seed opens a log (DurabilityFsync, tiny random segment.bytes so that

@@ -217,7 +217,7 @@ func TestOpenCleanMarkerDoesNotHideGrownFile(t *testing.T) {
 	}
 }
 
-// Sealed segments hold only their .log descriptor (issue 3); the active one
+// Sealed segments hold only their .log descriptor; the active one
 // keeps its index files open once it writes them, and a segment that a
 // truncation makes active again reopens them.
 func TestSealedSegmentsCloseIndexFiles(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A full disk during append (issue 3, "Bad input": ENOSPC): the append fails
+// A full disk during append (ENOSPC): the append fails
 // with an error wrapping ErrIO (KAFKA_STORAGE_ERROR to the client), no part
 // of the batch is ever visible, the log keeps its contents, and appends work
 // again once space returns, before and after a reopen.

@@ -1,8 +1,8 @@
 package test
 
 // kill -9 of a real `samsa dev` process while segments roll, retention
-// deletes old segments and the cleaner compacts (issue 3, bad input: "kill
-// -9 during a roll, a retention delete or a compaction swap"). The client
+// deletes old segments and the cleaner compacts: kill -9 during a roll, a
+// retention delete or a compaction swap. The client
 // history (which records were acknowledged, at which offset) is recorded
 // and checked against what the process serves after the last restart.
 

@@ -20,52 +20,48 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/test/harness"
 )
 
-// reassignOn sends AlterPartitionReassignments for one partition through
-// node and fails the test unless it is accepted.
+// reassignOn starts a move of one partition through node with
+// `samsa partition reassign` and fails the test unless it is accepted.
 func reassignOn(t *testing.T, node *harness.ClusterNode, topic string, partition int32, target []int32) {
 	t.Helper()
-	cl := newKgo(t, node.Bootstrap())
-	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
-	rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
-	rp.Partition, rp.Replicas = partition, target
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(testCtx(t), cl)
-	if err != nil {
-		t.Fatalf("AlterPartitionReassignments: %v", err)
+	ids := make([]string, len(target))
+	for i, id := range target {
+		ids[i] = strconv.Itoa(int(id))
 	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		t.Fatalf("AlterPartitionReassignments: %v", err)
+	var results []struct {
+		Topic     string  `json:"topic"`
+		Partition int32   `json:"partition"`
+		Replicas  []int32 `json:"replicas"`
+		Error     string  `json:"error"`
 	}
-	if err := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); err != nil {
-		t.Fatalf("AlterPartitionReassignments %s-%d to %v: %v", topic, partition, target, err)
+	cliJSON(t, node.Bootstrap(), &results, "partition", "reassign", "-o", "json",
+		"--topic", topic, "--partition", strconv.Itoa(int(partition)), "--replicas", strings.Join(ids, ","))
+	if len(results) != 1 || results[0].Error != "" || !slices.Equal(results[0].Replicas, target) {
+		t.Fatalf("samsa partition reassign %s-%d to %v: %+v", topic, partition, target, results)
 	}
 }
 
-// reassignmentsOn lists the reassignments in progress through node.
-func reassignmentsOn(t *testing.T, node *harness.ClusterNode) []kmsg.ListPartitionReassignmentsResponseTopicPartition {
+// reassignment is a move in progress as `samsa partition reassignments
+// -o json` prints it.
+type reassignment struct {
+	Topic            string  `json:"topic"`
+	Partition        int32   `json:"partition"`
+	Replicas         []int32 `json:"replicas"`
+	AddingReplicas   []int32 `json:"adding_replicas"`
+	RemovingReplicas []int32 `json:"removing_replicas"`
+}
+
+// reassignmentsOn lists the reassignments in progress through node with
+// `samsa partition reassignments`.
+func reassignmentsOn(t *testing.T, node *harness.ClusterNode) []reassignment {
 	t.Helper()
-	cl := newKgo(t, node.Bootstrap())
-	resp, err := kmsg.NewPtrListPartitionReassignmentsRequest().RequestWith(testCtx(t), cl)
-	if err != nil {
-		t.Fatalf("ListPartitionReassignments: %v", err)
-	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		t.Fatalf("ListPartitionReassignments: %v", err)
-	}
-	var out []kmsg.ListPartitionReassignmentsResponseTopicPartition
-	for _, rt := range resp.Topics {
-		out = append(out, rt.Partitions...)
-	}
+	var out []reassignment
+	cliJSON(t, node.Bootstrap(), &out, "partition", "reassignments", "-o", "json")
 	return out
 }
 

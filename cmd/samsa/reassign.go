@@ -8,12 +8,6 @@ package main
 //
 // The subcommands join `samsa partition` through partitionSubcommands,
 // filled at init, so that partition.go needs no knowledge of them.
-//
-// These requests go straight to the cluster with a kgo client rather than
-// through the SDK's Admin: they belong in client.Admin (as
-// AlterPartitionReassignments / ListPartitionReassignments) once that
-// file is free to change; the functions below are written to move there
-// as they are.
 
 import (
 	"context"
@@ -22,13 +16,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/client"
 )
@@ -41,143 +31,14 @@ func init() {
 	partitionSubcommands = append(partitionSubcommands, newPartitionReassignCmd, newPartitionReassignmentsCmd)
 }
 
-// reassignment is one partition's requested move; a nil Replicas cancels.
-type reassignment struct {
-	Topic     string  `json:"topic"`
-	Partition int32   `json:"partition"`
-	Replicas  []int32 `json:"replicas"`
-}
-
-// reassignResult is the cluster's answer for one partition.
-type reassignResult struct {
-	reassignment
-	Err error
-}
-
-// reassignmentStatus is one reassignment in progress.
-type reassignmentStatus struct {
+// reassignmentJSON is a reassignment in progress as --output json prints
+// it.
+type reassignmentJSON struct {
 	Topic            string  `json:"topic"`
 	Partition        int32   `json:"partition"`
 	Replicas         []int32 `json:"replicas"`
 	AddingReplicas   []int32 `json:"adding_replicas"`
 	RemovingReplicas []int32 `json:"removing_replicas"`
-}
-
-// runKgo is topicFlags.run with a kgo client (see the file comment).
-func (f *topicFlags) runKgo(cmd *cobra.Command, fn func(context.Context, *kgo.Client) error) error {
-	if err := f.out.validate(); err != nil {
-		return err
-	}
-	seeds := client.SplitAddrs(f.cluster.bootstrap)
-	switch {
-	case len(seeds) == 0:
-		return errors.New("--bootstrap: no address given")
-	case f.cluster.timeout <= 0:
-		return fmt.Errorf("--timeout must be positive, not %s", f.cluster.timeout)
-	}
-	ctx, stop := signalContext(cmd.Context())
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, f.cluster.timeout)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("samsa-cli"))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	return fn(ctx, cl)
-}
-
-// alterReassignments sends the moves in one request and returns each
-// partition's result, in request order.
-func alterReassignments(ctx context.Context, cl *kgo.Client, moves []reassignment) ([]reassignResult, error) {
-	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
-	for _, m := range moves {
-		i := slices.IndexFunc(req.Topics, func(t kmsg.AlterPartitionAssignmentsRequestTopic) bool { return t.Topic == m.Topic })
-		if i < 0 {
-			rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
-			rt.Topic = m.Topic
-			req.Topics = append(req.Topics, rt)
-			i = len(req.Topics) - 1
-		}
-		rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
-		rp.Partition, rp.Replicas = m.Partition, m.Replicas
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
-	}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, fmt.Errorf("alter partition reassignments: %w", err)
-	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return nil, fmt.Errorf("alter partition reassignments: %w%s", err, messageSuffix(resp.ErrorMessage))
-	}
-	errs := map[string]error{}
-	for _, rt := range resp.Topics {
-		for _, rp := range rt.Partitions {
-			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-				errs[fmt.Sprintf("%s\x00%d", rt.Topic, rp.Partition)] = fmt.Errorf("%w%s", err, messageSuffix(rp.ErrorMessage))
-			}
-		}
-	}
-	out := make([]reassignResult, 0, len(moves))
-	for _, m := range moves {
-		out = append(out, reassignResult{m, errs[fmt.Sprintf("%s\x00%d", m.Topic, m.Partition)]})
-	}
-	return out, nil
-}
-
-// listReassignments returns the reassignments in progress, of topic only
-// unless it is "".
-func listReassignments(ctx context.Context, cl *kgo.Client, topic string) ([]reassignmentStatus, error) {
-	req := kmsg.NewPtrListPartitionReassignmentsRequest()
-	if topic != "" {
-		rt := kmsg.NewListPartitionReassignmentsRequestTopic()
-		rt.Topic = topic
-		// Kafka lists only the partitions named: name them all.
-		adm := kmsg.NewPtrMetadataRequest()
-		mt := kmsg.NewMetadataRequestTopic()
-		mt.Topic = kmsg.StringPtr(topic)
-		adm.Topics = append(adm.Topics, mt)
-		md, err := adm.RequestWith(ctx, cl)
-		if err != nil {
-			return nil, fmt.Errorf("metadata of %s: %w", topic, err)
-		}
-		for _, t := range md.Topics {
-			if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-				return nil, fmt.Errorf("topic %s: %w", topic, err)
-			}
-			for _, p := range t.Partitions {
-				rt.Partitions = append(rt.Partitions, p.Partition)
-			}
-		}
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, fmt.Errorf("list partition reassignments: %w", err)
-	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return nil, fmt.Errorf("list partition reassignments: %w%s", err, messageSuffix(resp.ErrorMessage))
-	}
-	var out []reassignmentStatus
-	for _, rt := range resp.Topics {
-		for _, rp := range rt.Partitions {
-			out = append(out, reassignmentStatus{rt.Topic, rp.Partition, rp.Replicas, rp.AddingReplicas, rp.RemovingReplicas})
-		}
-	}
-	slices.SortFunc(out, func(a, b reassignmentStatus) int {
-		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
-			return c
-		}
-		return int(a.Partition - b.Partition)
-	})
-	return out, nil
-}
-
-func messageSuffix(msg *string) string {
-	if msg == nil || *msg == "" {
-		return ""
-	}
-	return ": " + *msg
 }
 
 // reassignFlags are reassign's own flags.
@@ -190,7 +51,7 @@ type reassignFlags struct {
 }
 
 // moves turns the flags into the partitions to move or cancel.
-func (r *reassignFlags) moves(cmd *cobra.Command) ([]reassignment, error) {
+func (r *reassignFlags) moves(cmd *cobra.Command) ([]client.Reassignment, error) {
 	single := cmd.Flags().Changed("topic") || cmd.Flags().Changed("partition") || cmd.Flags().Changed("replicas")
 	switch {
 	case r.file != "" && single:
@@ -215,11 +76,11 @@ func (r *reassignFlags) moves(cmd *cobra.Command) ([]reassignment, error) {
 	case !r.cancel && len(r.replicas) == 0:
 		return nil, errors.New("--replicas: give the target broker ids (comma-separated), or --cancel")
 	}
-	m := reassignment{Topic: r.topic, Partition: r.partition}
+	m := client.Reassignment{Topic: r.topic, Partition: r.partition}
 	if !r.cancel {
 		m.Replicas = r.replicas
 	}
-	return []reassignment{m}, nil
+	return []client.Reassignment{m}, nil
 }
 
 // reassignmentPlan is Kafka's reassignment JSON (kafka-reassign-partitions
@@ -236,7 +97,7 @@ type reassignmentPlan struct {
 
 // readReassignmentPlan reads and checks a plan file. Log directories other
 // than "any" are refused: Samsa has one log directory per broker.
-func readReassignmentPlan(path string) ([]reassignment, error) {
+func readReassignmentPlan(path string) ([]client.Reassignment, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -244,7 +105,7 @@ func readReassignmentPlan(path string) ([]reassignment, error) {
 	return parseReassignmentPlan(data)
 }
 
-func parseReassignmentPlan(data []byte) ([]reassignment, error) {
+func parseReassignmentPlan(data []byte) ([]client.Reassignment, error) {
 	var plan reassignmentPlan
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
@@ -257,7 +118,7 @@ func parseReassignmentPlan(data []byte) ([]reassignment, error) {
 	if len(plan.Partitions) == 0 {
 		return nil, errors.New("reassignment plan: no partitions")
 	}
-	var moves []reassignment
+	var moves []client.Reassignment
 	for i, p := range plan.Partitions {
 		switch {
 		case p.Topic == nil || *p.Topic == "" || p.Partition == nil:
@@ -272,7 +133,7 @@ func parseReassignmentPlan(data []byte) ([]reassignment, error) {
 				return nil, fmt.Errorf("reassignment plan: %s-%d: log directory %q: Samsa brokers have one log directory, give \"any\"", *p.Topic, *p.Partition, d)
 			}
 		}
-		moves = append(moves, reassignment{*p.Topic, *p.Partition, p.Replicas})
+		moves = append(moves, client.Reassignment{Topic: *p.Topic, Partition: *p.Partition, Replicas: p.Replicas})
 	}
 	return moves, nil
 }
@@ -304,8 +165,8 @@ reassignment JSON format; with --cancel it cancels the plan's partitions.`,
 			if err != nil {
 				return err
 			}
-			return f.runKgo(cmd, func(ctx context.Context, cl *kgo.Client) error {
-				rs, err := alterReassignments(ctx, cl, moves)
+			return f.run(cmd, func(ctx context.Context, adm *client.Admin) error {
+				rs, err := adm.AlterPartitionReassignments(ctx, moves)
 				if err != nil {
 					return err
 				}
@@ -331,8 +192,12 @@ func newPartitionReassignmentsCmd(f *topicFlags) *cobra.Command {
 		Short: "List the partition reassignments in progress",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.runKgo(cmd, func(ctx context.Context, cl *kgo.Client) error {
-				rs, err := listReassignments(ctx, cl, topic)
+			return f.run(cmd, func(ctx context.Context, adm *client.Admin) error {
+				var topics []string
+				if topic != "" {
+					topics = []string{topic}
+				}
+				rs, err := adm.ListPartitionReassignments(ctx, topics...)
 				if err != nil {
 					return err
 				}
@@ -352,7 +217,7 @@ type reassignResultJSON struct {
 	Error     string  `json:"error,omitempty"`
 }
 
-func printReassignResults(w io.Writer, asJSON bool, rs []reassignResult) error {
+func printReassignResults(w io.Writer, asJSON bool, rs []client.ReassignmentResult) error {
 	if asJSON {
 		out := make([]reassignResultJSON, 0, len(rs))
 		for _, r := range rs {
@@ -382,7 +247,7 @@ func printReassignResults(w io.Writer, asJSON bool, rs []reassignResult) error {
 }
 
 // reassignFailures is an error naming the refused partitions, or nil.
-func reassignFailures(rs []reassignResult) error {
+func reassignFailures(rs []client.ReassignmentResult) error {
 	var failed []string
 	for _, r := range rs {
 		if r.Err != nil {
@@ -395,12 +260,13 @@ func reassignFailures(rs []reassignResult) error {
 	return fmt.Errorf("%d partition(s) refused: %s", len(failed), strings.Join(failed, ", "))
 }
 
-func printReassignments(w io.Writer, asJSON bool, rs []reassignmentStatus) error {
+func printReassignments(w io.Writer, asJSON bool, rs []client.PartitionReassignment) error {
 	if asJSON {
-		if rs == nil {
-			rs = []reassignmentStatus{}
+		out := make([]reassignmentJSON, 0, len(rs))
+		for _, r := range rs {
+			out = append(out, reassignmentJSON(r))
 		}
-		return writeJSON(w, rs)
+		return writeJSON(w, out)
 	}
 	if len(rs) == 0 {
 		_, err := fmt.Fprintln(w, "No reassignment in progress.")

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/samsa-io/samsa/client"
 )
 
 // partitionCmdForTest is `samsa partition` with the subcommands of
@@ -56,7 +58,7 @@ func TestParseReassignmentPlan(t *testing.T) {
 	got, err := parseReassignmentPlan([]byte(`{"version":1,"partitions":[
 		{"topic":"orders","partition":0,"replicas":[2,3],"log_dirs":["any","any"]},
 		{"topic":"orders","partition":1,"replicas":[3]}]}`))
-	want := []reassignment{{"orders", 0, []int32{2, 3}}, {"orders", 1, []int32{3}}}
+	want := []client.Reassignment{{Topic: "orders", Partition: 0, Replicas: []int32{2, 3}}, {Topic: "orders", Partition: 1, Replicas: []int32{3}}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, %v; want %+v", got, err, want)
 	}
@@ -83,7 +85,7 @@ func TestPrintReassignments(t *testing.T) {
 		t.Fatalf("%q, %v", buf.String(), err)
 	}
 	buf.Reset()
-	rs := []reassignmentStatus{{Topic: "orders", Partition: 2, Replicas: []int32{4, 1, 2}, AddingReplicas: []int32{4}, RemovingReplicas: []int32{2}}}
+	rs := []client.PartitionReassignment{{Topic: "orders", Partition: 2, Replicas: []int32{4, 1, 2}, AddingReplicas: []int32{4}, RemovingReplicas: []int32{2}}}
 	if err := printReassignments(&buf, false, rs); err != nil {
 		t.Fatal(err)
 	}
