@@ -41,7 +41,7 @@ fault-long:
 # Produce/consume benchmarks against a dev node, and the storage benchmarks
 # beside their raw-file baseline. See docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./storage/ ./test/bench/
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./storage/ ./test/bench/ ./client/ ./client/samsatest/
 
 # A short run of every fuzz target (go test runs one target at a time).
 fuzz:

@@ -157,11 +157,15 @@ func (a *Admin) groupOffsets(ctx context.Context, committed kadm.OffsetResponses
 }
 
 // DeleteGroup deletes a group and its committed offsets. Only a group with
-// no members can be deleted (kerr.NonEmptyGroup otherwise).
+// no members can be deleted (kerr.NonEmptyGroup otherwise); a group the
+// cluster does not know fails with ErrGroupNotFound.
 func (a *Admin) DeleteGroup(ctx context.Context, name string) error {
 	resp, err := a.adm.DeleteGroups(ctx, name)
 	if err == nil {
 		err = resp[name].Err
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		err = ErrGroupNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("delete group %q: %w", name, err)
