@@ -65,17 +65,9 @@ func TestAdminDescribeBrokerConfigs(t *testing.T) {
 func TestConsumerReadCommitted(t *testing.T) {
 	ctx, cl := producerNode(t, samsatest.WithTopic("events", 1))
 	want := produceTo(t, ctx, cl, "events", 0, "v", 3)
-	c, err := cl.NewConsumer("events", client.ConsumeIsolation(client.ReadCommitted))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []client.Record
-	for len(got) < len(want) {
-		recs, err := c.Poll(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, recs...)
+	got := readN(t, ctx, cl, "events", len(want), client.ConsumeIsolation(client.ReadCommitted))
+	if len(got) != len(want) {
+		t.Errorf("read %d records, want %d", len(got), len(want))
 	}
 	if _, err := cl.NewConsumer("events", client.ConsumeIsolation(3)); !errors.Is(err, client.ErrInvalidArgument) {
 		t.Errorf("isolation 3: %v", err)
@@ -125,19 +117,7 @@ func TestAdminReassignPartition(t *testing.T) {
 	if all, err := adm.ListPartitionReassignments(ctx); err != nil || len(all) != 0 {
 		t.Errorf("reassignments of every topic: %+v, %v; want none", all, err)
 	}
-	cons, err := cl.NewConsumer("moves")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []client.Record
-	for len(got) < len(want) {
-		recs, err := cons.Poll(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, recs...)
-	}
-	for i, r := range got {
+	for i, r := range readN(t, ctx, cl, "moves", len(want)) {
 		if string(r.Value) != string(want[i].Value) || r.Offset != want[i].Offset {
 			t.Fatalf("record %d after the move: %q at %d, want %q at %d", i, r.Value, r.Offset, want[i].Value, want[i].Offset)
 		}

@@ -176,3 +176,23 @@ func consumeInBackground(t *testing.T, ctx context.Context, g *client.GroupConsu
 	t.Cleanup(func() { wait() })
 	return wait
 }
+
+// readN reads n records of topic from the beginning with a new
+// partition-assigned consumer, failing the test on a poll error.
+func readN(t *testing.T, ctx context.Context, cl *client.Client, topic string, n int, opts ...client.ConsumerOption) []client.Record {
+	t.Helper()
+	cons, err := cl.NewConsumer(topic, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var got []client.Record
+	for len(got) < n {
+		recs, err := cons.Poll(ctx)
+		if err != nil {
+			t.Fatalf("poll after %d of %d records: %v", len(got), n, err)
+		}
+		got = append(got, recs...)
+	}
+	return got
+}

@@ -171,18 +171,7 @@ func TestTypedStringRecords(t *testing.T) {
 		t.Errorf("failed record's bytes: %q=%q", fr.Key, fr.Value)
 	}
 
-	cons, err := cl.NewConsumer("words")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []client.Record
-	for len(got) < 2 && ctx.Err() == nil {
-		recs, err := cons.Poll(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, recs...)
-	}
+	got := readN(t, ctx, cl, "words", 2)
 	if len(got) != 2 {
 		t.Fatalf("read %d records, want 2", len(got))
 	}
