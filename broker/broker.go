@@ -43,6 +43,11 @@ type Broker struct {
 
 	incarnation [16]byte
 	epoch       atomic.Int64 // broker epoch from registration
+	// straysChecked is set once PublishImage has removed the partition
+	// directories that the first image holding this process's
+	// registration assigns elsewhere. Only PublishImage's goroutine uses
+	// it.
+	straysChecked bool
 
 	ln        net.Listener
 	advertise metadata.Listener

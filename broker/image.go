@@ -56,6 +56,17 @@ func (b *Broker) PublishImage(img *metadata.Image, _ *metadata.Delta) {
 				Msg("no longer a replica: partition closed and its data deleted")
 		}
 	}
+	if registered && !b.straysChecked {
+		// The first image with this process's registration is the first
+		// one known to be current: it holds every change committed before
+		// the registration, including the topics deleted and the
+		// partitions moved away while this broker was down. Their
+		// directories are left over from then.
+		b.straysChecked = true
+		if _, err := b.parts.RemoveStrays(func(tp replication.TopicPartition) bool { return hosted[tp] }); err != nil {
+			b.log.Error().Err(err).Msg("removing stray partition directories")
+		}
+	}
 	b.publishGroupLeadership(img)
 	b.image.Store(img)
 	b.imageMu.Lock()

@@ -299,6 +299,50 @@ func (m *Manager) openLocked(spec PartitionSpec) (*Partition, error) {
 	return p, nil
 }
 
+// RemoveStrays deletes the partition directories of the log directory
+// that no open partition uses and keep does not claim: logs of topics
+// deleted, or of partitions moved to other brokers, while this broker was
+// down. It returns the directories removed. Names that are not partition
+// directories are left alone, and so is everything on an error, which is
+// returned with the others.
+//
+// The caller must know the cluster's current assignment, and keep must
+// claim every partition assigned here even if it failed to open: a
+// directory is deleted only because the metadata says this broker holds
+// no replica of it.
+func (m *Manager) RemoveStrays(keep func(TopicPartition) bool) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock() // so that no Apply opens a directory being removed
+	if m.mu.closed {
+		return nil, ErrClosed
+	}
+	entries, err := os.ReadDir(m.cfg.LogDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s for stray partitions: %w", m.cfg.LogDir, err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		topic, partition, ok := storage.ParsePartitionDir(e.Name())
+		tp := TopicPartition{Topic: topic, Partition: partition}
+		if !ok || !e.IsDir() || keep(tp) {
+			continue
+		}
+		if _, open := m.mu.parts[tp]; open {
+			continue
+		}
+		dir := filepath.Join(m.cfg.LogDir, e.Name())
+		if err := storage.RemoveDir(dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.cfg.Logger.Warn().Str("dir", dir).
+			Msg("removed a stray partition directory: the metadata assigns no replica of it to this broker")
+		removed = append(removed, dir)
+	}
+	return removed, errors.Join(errs...)
+}
+
 // Remove closes a partition that moved away (delete=false) or deletes its
 // data because its topic was deleted (delete=true).
 func (m *Manager) Remove(tp TopicPartition, deleteData bool) error {

@@ -313,3 +313,47 @@ func TestSegmentSettingsChangedFlush(t *testing.T) {
 		t.Error("no change detected as a change")
 	}
 }
+
+// RemoveStrays deletes only partition directories that are neither open
+// nor claimed; other names in the log directory stay.
+func TestManagerRemoveStrays(t *testing.T) {
+	dir := t.TempDir()
+	m := newTestManager(t, dir)
+	if _, err := m.Apply(leaderSpec("open", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"stray-0", "stray-1", "claimed-0", "orders-3.0b1c-delete", "not_a-partition-x"} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "00000000000000000000.log"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gone-9"), []byte("a file, not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keep := func(tp TopicPartition) bool { return tp == TopicPartition{Topic: "claimed", Partition: 0} }
+	removed, err := m.RemoveStrays(keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "stray-0"), filepath.Join(dir, "stray-1")}
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %v, want %v", removed, want)
+	}
+	for _, name := range []string{"open-0", "claimed-0", "orders-3.0b1c-delete", "not_a-partition-x", "gone-9"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: %v, want it kept", name, err)
+		}
+	}
+	for _, name := range []string{"stray-0", "stray-1"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want it removed", name, err)
+		}
+	}
+	// The open partition still works.
+	if p, ok := m.Get(TopicPartition{Topic: "open"}); !ok || p.log == nil {
+		t.Error("the open partition is gone")
+	}
+}

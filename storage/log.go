@@ -582,8 +582,15 @@ func (l *Log) Delete() error {
 	if err := l.Close(); err != nil {
 		l.logger.Warn().Err(err).Msg("close before delete failed; deleting anyway")
 	}
-	if err := os.RemoveAll(l.cfg.Dir); err != nil {
-		return fmt.Errorf("%w: remove %s: %v", ErrIO, l.cfg.Dir, err)
+	return RemoveDir(l.cfg.Dir)
+}
+
+// RemoveDir deletes a partition directory that no Log has open (a stray
+// left by a partition that moved away while its broker was down) and
+// makes the removal durable.
+func RemoveDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("%w: remove %s: %v", ErrIO, dir, err)
 	}
-	return syncDir(filepath.Dir(l.cfg.Dir))
+	return syncDir(filepath.Dir(dir))
 }

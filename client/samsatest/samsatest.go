@@ -125,6 +125,7 @@ type options struct {
 	logs         bool
 	autoCreate   bool
 	brokerConfig []func(*broker.Config)
+	ctrlConfig   []func(*controller.Config)
 }
 
 // Option configures Start.
@@ -183,6 +184,14 @@ func WithAutoCreateTopics(on bool) Option { return func(o *options) { o.autoCrea
 // hatch: the fields belong to the server and may change between releases.
 func WithBrokerConfig(fn func(*broker.Config)) Option {
 	return func(o *options) { o.brokerConfig = append(o.brokerConfig, fn) }
+}
+
+// WithControllerConfig adjusts every node's controller configuration
+// before the nodes start (snapshot thresholds, defaults for new topics,
+// …). Like WithBrokerConfig it is an escape hatch: the fields belong to
+// the server and may change between releases.
+func WithControllerConfig(fn func(*controller.Config)) Option {
+	return func(o *options) { o.ctrlConfig = append(o.ctrlConfig, fn) }
 }
 
 // WithFastGroups shortens the group coordinator's timings for tests: no
@@ -471,6 +480,9 @@ func reserveTCPAndUDP() (string, []io.Closer, error) {
 func (c *Cluster) controllerConfig(ccfg controller.Config) controller.Config {
 	ccfg.DefaultNumPartitions = 1
 	ccfg.DefaultReplicationFactor = int16(min(3, c.o.nodes))
+	for _, fn := range c.o.ctrlConfig {
+		fn(&ccfg)
+	}
 	return ccfg
 }
 
