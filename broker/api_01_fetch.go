@@ -174,15 +174,18 @@ func requestPartitions(img *metadata.Image, r *kmsg.FetchRequest) []*sessionPart
 			name, _ = topicNameByID(img, rt.TopicID)
 		}
 		for _, rp := range rt.Partitions {
-			lastFetched := int32(-1)
+			lastFetched, logStart := int32(-1), int64(-1)
 			if r.Version >= 12 {
 				lastFetched = rp.LastFetchedEpoch
+			}
+			if r.Version >= 5 {
+				logStart = rp.LogStartOffset
 			}
 			out = append(out, &sessionPartition{
 				topic: name, topicID: rt.TopicID, partition: rp.Partition,
 				fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch,
-				lastFetchedEpoch: lastFetched,
-				lastHW:           -1, lastLSO: -1, lastLogStart: -1,
+				lastFetchedEpoch: lastFetched, logStartOffset: logStart,
+				lastHW: -1, lastLSO: -1, lastLogStart: -1,
 			})
 		}
 	}

@@ -64,7 +64,7 @@ func (b *Broker) replicaFetch(ctx context.Context, r *kmsg.FetchRequest, replica
 			t.err = refuse
 		}
 		if t.err == nil {
-			diverging[i], t.err = t.part.RecordFollowerFetch(replica, t.sp.fetchOffset, t.sp.lastFetchedEpoch, t.sp.leaderEpoch, now)
+			diverging[i], t.err = t.part.RecordFollowerFetch(replica, t.sp.fetchOffset, t.sp.logStartOffset, t.sp.lastFetchedEpoch, t.sp.leaderEpoch, now)
 		}
 	}
 	results := b.delayedRead(ctx, r, targets, true, func() ([]replication.FetchResult, int64, bool) {
@@ -77,7 +77,8 @@ func (b *Broker) replicaFetch(ctx context.Context, r *kmsg.FetchRequest, replica
 
 // readReplicaTargets is readTargets for a follower: it reads to the log end
 // and answers a diverged partition with its epoch end instead of records.
-// A diverged or failed partition ends the wait.
+// A diverged or failed partition ends the wait, and so does a log start
+// past the follower's.
 func (b *Broker) readReplicaTargets(r *kmsg.FetchRequest, targets []fetchTarget, diverging []*replication.EpochEndOffset) ([]replication.FetchResult, int64, bool) {
 	results := make([]replication.FetchResult, len(targets))
 	remaining := int64(r.MaxBytes)
@@ -120,6 +121,12 @@ func (b *Broker) readReplicaTargets(r *kmsg.FetchRequest, targets []fetchTarget,
 		}
 		if throttled {
 			b.replicaThrottle.record(res.Size(), time.Now())
+		}
+		if t.sp.logStartOffset >= 0 && res.LogStartOffset > t.sp.logStartOffset {
+			// The log start moved past the follower's (DeleteRecords,
+			// retention): answer now, so that it follows and reports its
+			// new start to a DeleteRecords waiting for the low watermark.
+			failed = true
 		}
 		results[i] = res
 		total += res.Size()

@@ -33,6 +33,9 @@ type sessionPartition struct {
 	// lastFetchedEpoch is a follower's LastFetchedEpoch (v12+; -1 for
 	// consumers and older versions).
 	lastFetchedEpoch int32
+	// logStartOffset is the fetcher's own log start (v5+; -1 for
+	// consumers), which a follower reports for the low watermark.
+	logStartOffset int64
 
 	lastHW, lastLSO, lastLogStart int64
 	lastError                     int16
@@ -146,7 +149,7 @@ func (fs *fetchSession) upsert(sp sessionPartition) {
 	k := keyOf(sp.topic, sp.topicID, sp.partition)
 	if cur, ok := fs.parts[k]; ok {
 		cur.fetchOffset, cur.maxBytes, cur.leaderEpoch = sp.fetchOffset, sp.maxBytes, sp.leaderEpoch
-		cur.lastFetchedEpoch = sp.lastFetchedEpoch
+		cur.lastFetchedEpoch, cur.logStartOffset = sp.lastFetchedEpoch, sp.logStartOffset
 		return
 	}
 	sp.lastHW, sp.lastLSO, sp.lastLogStart = -1, -1, -1

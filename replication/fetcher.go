@@ -181,6 +181,8 @@ type sentPosition struct {
 	offset      int64
 	lastEpoch   int32
 	leaderEpoch int32
+	// logStart is sent too: the leader waits for it in DeleteRecords.
+	logStart int64
 }
 
 // resetSession makes the next request a full one opening a new session.
@@ -341,7 +343,8 @@ func (s *sourceFetcher) round(items []fetchItem) error {
 		it := &items[i]
 		offset, lastEpoch := it.p.FetchPosition()
 		it.offset = offset
-		pos := sentPosition{offset: offset, lastEpoch: lastEpoch, leaderEpoch: it.leaderEpoch}
+		logStart := it.p.LogStartOffset()
+		pos := sentPosition{offset: offset, lastEpoch: lastEpoch, leaderEpoch: it.leaderEpoch, logStart: logStart}
 		sent[it.p] = pos
 		byKey[partKey{topicID: it.p.TopicID, partition: it.p.Index}] = it
 		byKey[partKey{topic: it.p.Topic, partition: it.p.Index}] = it
@@ -361,7 +364,7 @@ func (s *sourceFetcher) round(items []fetchItem) error {
 		rp.CurrentLeaderEpoch = it.leaderEpoch
 		rp.FetchOffset = offset
 		rp.LastFetchedEpoch = lastEpoch
-		rp.LogStartOffset = it.p.LogStartOffset()
+		rp.LogStartOffset = logStart
 		rp.PartitionMaxBytes = cfg.PartitionMaxBytes
 		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, rp)
 	}

@@ -357,3 +357,60 @@ func TestManagerRemoveStrays(t *testing.T) {
 		t.Error("the open partition is gone")
 	}
 }
+
+// The low watermark is the lowest log start among the leader and its live
+// followers, as the followers report it in their fetches; a live follower
+// that has not reported one in this leader epoch makes it unknown.
+func TestPartitionLowWatermark(t *testing.T) {
+	spec := leaderSpec("low", 1, 1)
+	spec.State.Replicas, spec.State.ISR = []int32{testNode, 2, 3}, []int32{testNode, 2, 3}
+	m, p := openLeader(t, spec)
+	res := produce(t, p, plain(10, 0), 1)
+	all := func(int32) bool { return true }
+	if low, err := p.LowWatermark(all); err != nil || low != -1 {
+		t.Fatalf("before any follower fetch: %d, %v; want -1", low, err)
+	}
+	fetch := func(replica int32, logStart int64) {
+		t.Helper()
+		if _, err := p.RecordFollowerFetch(replica, res.LastOffset+1, logStart, -1, 1, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetch(2, 0)
+	fetch(3, 0)
+	waitHW(t, p, 10, time.Second)
+	if low, err := p.LowWatermark(all); err != nil || low != 0 {
+		t.Fatalf("followers at 0: %d, %v", low, err)
+	}
+	if start, err := p.DeleteRecords(5); err != nil || start != 5 {
+		t.Fatalf("DeleteRecords(5): %d, %v", start, err)
+	}
+	fetch(2, 5)
+	if low, _ := p.LowWatermark(all); low != 0 {
+		t.Errorf("follower 3 still at 0: low watermark %d, want 0", low)
+	}
+	if low, _ := p.LowWatermark(func(r int32) bool { return r != 3 }); low != 5 {
+		t.Errorf("follower 3 not alive: low watermark %d, want 5", low)
+	}
+	fetch(3, 5)
+	if low, _ := p.LowWatermark(all); low != 5 {
+		t.Errorf("both followers at 5: low watermark %d, want 5", low)
+	}
+
+	// A new leader epoch forgets what was reported to the old one.
+	spec.State.LeaderEpoch = 2
+	if _, err := m.Apply(spec); err != nil {
+		t.Fatal(err)
+	}
+	if low, _ := p.LowWatermark(all); low != -1 {
+		t.Errorf("after a new leader epoch: %d, want -1", low)
+	}
+	// A follower is not the leader's to answer for.
+	spec.State.Leader = 2
+	if _, err := m.Apply(spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.LowWatermark(all); !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Errorf("as a follower: %v, want NOT_LEADER_OR_FOLLOWER", err)
+	}
+}

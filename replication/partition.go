@@ -114,6 +114,10 @@ type Partition struct {
 		// delayed fetches of followers, which read past the HW).
 		waiters map[chan struct{}]bool
 		closed  bool
+		// followerStarts are the log start offsets the followers last
+		// reported in their fetches in this leader epoch, for the low
+		// watermark that DeleteRecords waits for.
+		followerStarts map[int32]int64
 	}
 
 	// stop is closed by close; it ends the ISR senders.
@@ -218,6 +222,9 @@ func (p *Partition) setState(st LeaderState, cfg PartitionConfig) {
 	if st.LeaderEpoch != p.mu.state.LeaderEpoch || st.Leader != p.mu.state.Leader {
 		p.logger.Info().Int32("epoch", st.LeaderEpoch).Int32("leader", st.Leader).
 			Bool("is_leader", leading).Msg("partition leadership changed")
+	}
+	if st.LeaderEpoch != p.mu.state.LeaderEpoch || !leading {
+		p.mu.followerStarts = nil // reported to an earlier leadership
 	}
 	p.mu.state = st
 	p.mu.cfg = cfg
@@ -752,6 +759,40 @@ func (p *Partition) DeleteRecords(offset int64) (lowWatermark int64, err error) 
 	low, err := p.log.DeleteRecordsBefore(offset)
 	if err != nil {
 		return -1, fmt.Errorf("deleting records of %s-%d before %d: %w", p.Topic, p.Index, offset, err)
+	}
+	// The followers' delayed fetches answer at once with the new start
+	// (broker's readReplicaTargets), so that LowWatermark reaches it
+	// within a fetch round trip.
+	p.mu.Lock()
+	p.wakeWaitersLocked()
+	p.mu.Unlock()
+	return low, nil
+}
+
+// LowWatermark is the lowest log start offset among this leader and the
+// followers that live reports alive (Kafka's low watermark): the offset
+// below which every live replica has deleted the records. It is -1 while
+// a live follower has not reported its log start in this leader epoch.
+// Followers take the leader's log start from their fetches, so after
+// DeleteRecords the low watermark reaches the new log start once each
+// live follower has fetched again. Only the leader answers
+// (NOT_LEADER_OR_FOLLOWER).
+func (p *Partition) LowWatermark(alive func(replica int32) bool) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.checkLeaderLocked(-1); err != nil {
+		return -1, err
+	}
+	low := p.log.LogStartOffset()
+	for _, r := range p.mu.state.Replicas {
+		if r == p.nodeID || !alive(r) {
+			continue
+		}
+		start, ok := p.mu.followerStarts[r]
+		if !ok {
+			return -1, nil
+		}
+		low = min(low, start)
 	}
 	return low, nil
 }

@@ -135,12 +135,13 @@ func (p *Partition) tick(now time.Time) {
 }
 
 // RecordFollowerFetch takes a follower's fetch of this leader: replica
-// fetches from fetchOffset, the last batch it holds is of lastFetchedEpoch
-// (-1: none or unknown), and it believes clientEpoch is the leader epoch.
+// fetches from fetchOffset, its log starts at logStartOffset (-1: not
+// reported), the last batch it holds is of lastFetchedEpoch (-1: none or
+// unknown), and it believes clientEpoch is the leader epoch.
 // A follower whose log diverged gets the epoch end to truncate to and no
 // records (its fetch offset proves nothing then); otherwise the fetch
 // offset becomes the follower's LEO for the high watermark and the ISR.
-func (p *Partition) RecordFollowerFetch(replica int32, fetchOffset int64, lastFetchedEpoch, clientEpoch int32, now time.Time) (*EpochEndOffset, error) {
+func (p *Partition) RecordFollowerFetch(replica int32, fetchOffset, logStartOffset int64, lastFetchedEpoch, clientEpoch int32, now time.Time) (*EpochEndOffset, error) {
 	if err := p.CheckLeader(clientEpoch); err != nil {
 		return nil, err
 	}
@@ -167,6 +168,12 @@ func (p *Partition) RecordFollowerFetch(replica int32, fetchOffset int64, lastFe
 	rd, err := p.mu.core.FollowerFetched(replica, fetchOffset, now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("follower fetch of %s-%d: %w", p.Topic, p.Index, err)
+	}
+	if logStartOffset >= 0 {
+		if p.mu.followerStarts == nil {
+			p.mu.followerStarts = make(map[int32]int64)
+		}
+		p.mu.followerStarts[replica] = logStartOffset
 	}
 	p.handleReadyLocked(rd)
 	return nil, nil
