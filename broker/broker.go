@@ -34,7 +34,7 @@ type Broker struct {
 	sessions  *fetchSessions
 	groups    *group.Coordinator
 	// replicaThrottle is leader.replication.throttled.rate.
-	replicaThrottle *replicaThrottle
+	replicaThrottle *replication.Throttle
 
 	image atomic.Pointer[metadata.Image]
 	// imageChanged is closed and replaced on every published image.
@@ -69,10 +69,11 @@ func New(cfg Config) (*Broker, error) {
 		sessions:     newFetchSessions(),
 		stopping:     make(chan struct{}),
 
-		replicaThrottle: newReplicaThrottle(cfg.LeaderReplicationThrottledRate),
+		replicaThrottle: replication.NewThrottle(cfg.LeaderReplicationThrottledRate),
 	}
 	fetcher := cfg.ReplicaFetch
 	fetcher.Resolve = b.resolveBroker
+	fetcher.Throttle = replication.NewThrottle(cfg.FollowerReplicationThrottledRate)
 	fetcher.BrokerEpoch = func() int64 {
 		if e := b.epoch.Load(); e > 0 {
 			return e

@@ -57,6 +57,11 @@ type Config struct {
 	// reassignment is adding and that are not in the ISR yet
 	// (replica_throttle.go). 0 or math.MaxInt64 (the default): unlimited.
 	LeaderReplicationThrottledRate int64
+	// FollowerReplicationThrottledRate is
+	// follower.replication.throttled.rate: bytes per second this broker
+	// fetches for the partitions a reassignment is adding it to, until it
+	// is in their ISR. 0 or math.MaxInt64 (the default): unlimited.
+	FollowerReplicationThrottledRate int64
 	// ControllerTimeout bounds one forwarded admin request.
 	ControllerTimeout time.Duration
 	// TopicDefaults are broker-level overrides of topic config defaults
@@ -76,18 +81,19 @@ func DefaultConfig() Config {
 	srv := protocol.DefaultServerConfig()
 	srv.Name = "PLAINTEXT"
 	return Config{
-		NodeID:                         1,
-		ListenAddr:                     "127.0.0.1:9092",
-		Durability:                     storage.DurabilityFsync,
-		AutoCreateTopics:               true,
-		ControllerTimeout:              30 * time.Second,
-		RetentionCheckInterval:         5 * time.Minute,
-		ReplicaLagTimeMax:              replication.DefaultReplicaLagTimeMaxMs * time.Millisecond,
-		ReplicaFetch:                   replication.DefaultFetcherConfig(),
-		LeaderReplicationThrottledRate: math.MaxInt64,
-		Group:                          group.DefaultConfig(),
-		Server:                         srv,
-		Logger:                         zerolog.Nop(),
+		NodeID:                           1,
+		ListenAddr:                       "127.0.0.1:9092",
+		Durability:                       storage.DurabilityFsync,
+		AutoCreateTopics:                 true,
+		ControllerTimeout:                30 * time.Second,
+		RetentionCheckInterval:           5 * time.Minute,
+		ReplicaLagTimeMax:                replication.DefaultReplicaLagTimeMaxMs * time.Millisecond,
+		ReplicaFetch:                     replication.DefaultFetcherConfig(),
+		LeaderReplicationThrottledRate:   math.MaxInt64,
+		FollowerReplicationThrottledRate: math.MaxInt64,
+		Group:                            group.DefaultConfig(),
+		Server:                           srv,
+		Logger:                           zerolog.Nop(),
 	}
 }
 
@@ -110,6 +116,8 @@ func (c Config) Validate() error {
 		return errors.New("replica.fetch.max.bytes and replica.fetch.response.max.bytes must be positive")
 	case c.LeaderReplicationThrottledRate < 0:
 		return fmt.Errorf("leader.replication.throttled.rate must not be negative, got %d", c.LeaderReplicationThrottledRate)
+	case c.FollowerReplicationThrottledRate < 0:
+		return fmt.Errorf("follower.replication.throttled.rate must not be negative, got %d", c.FollowerReplicationThrottledRate)
 	case c.ReplicaFetch.Backoff <= 0:
 		return fmt.Errorf("replica.fetch.backoff.ms must be positive, got %v", c.ReplicaFetch.Backoff)
 	}

@@ -106,7 +106,7 @@ func (b *Broker) readReplicaTargets(r *kmsg.FetchRequest, targets []fetchTarget,
 		}
 		// leader.replication.throttled.rate (replica_throttle.go).
 		throttled := b.throttledFollower(t.sp.topic, t.sp.partition, replica)
-		if throttled && !b.replicaThrottle.allow(time.Now()) {
+		if throttled && !b.replicaThrottle.Allow(time.Now()) {
 			results[i] = replication.FetchResult{HighWatermark: t.part.HighWatermark(), LogStartOffset: t.part.LogStartOffset()}
 			continue
 		}
@@ -120,7 +120,7 @@ func (b *Broker) readReplicaTargets(r *kmsg.FetchRequest, targets []fetchTarget,
 			res.DropRecords()
 		}
 		if throttled {
-			b.replicaThrottle.record(res.Size(), time.Now())
+			b.replicaThrottle.Record(res.Size(), time.Now())
 		}
 		if t.sp.logStartOffset >= 0 && res.LogStartOffset > t.sp.logStartOffset {
 			// The log start moved past the follower's (DeleteRecords,

@@ -120,6 +120,7 @@ func (b *Broker) partitionSpec(t *metadata.Topic, p metadata.Partition) replicat
 		State: replication.LeaderState{
 			Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
 			ISR: slices.Clone(p.ISR), Replicas: slices.Clone(p.Replicas),
+			AddingReplicas: slices.Clone(p.AddingReplicas),
 		},
 		Config:  pc,
 		Storage: scfg,

@@ -48,6 +48,13 @@ type FetcherConfig struct {
 	MaxBytes          int32
 	PartitionMaxBytes int32
 	Backoff           time.Duration
+	// Throttle is follower.replication.throttled.rate: it bounds what
+	// this broker fetches for the partitions a reassignment is adding it
+	// to, until it is in their ISR (Partition.CatchingUp). While the
+	// bucket is in debt those partitions are left out of the fetches
+	// (forgotten from the session, as Kafka's fetcher does). Nil: no
+	// limit.
+	Throttle *Throttle
 }
 
 // DefaultFetcherConfig returns Kafka's defaults.
@@ -339,8 +346,19 @@ func (s *sourceFetcher) round(items []fetchItem) error {
 	sent := make(map[*Partition]sentPosition, len(items))
 	byKey := make(map[partKey]*fetchItem, len(items))
 	topicIdx := map[[16]byte]int{}
+	now := time.Now()
+	var throttled map[*Partition]bool // fetched under cfg.Throttle
 	for i := range items {
 		it := &items[i]
+		if cfg.Throttle.Limited() && it.p.CatchingUp() {
+			if !cfg.Throttle.Allow(now) {
+				continue
+			}
+			if throttled == nil {
+				throttled = make(map[*Partition]bool)
+			}
+			throttled[it.p] = true
+		}
 		offset, lastEpoch := it.p.FetchPosition()
 		it.offset = offset
 		logStart := it.p.LogStartOffset()
@@ -417,6 +435,9 @@ func (s *sourceFetcher) round(items []fetchItem) error {
 			it := byKey[key]
 			if it == nil {
 				continue
+			}
+			if throttled[it.p] {
+				cfg.Throttle.Record(int64(len(rp.RecordBatches)), time.Now())
 			}
 			pr, err := s.apply(it, &rp)
 			if err != nil {

@@ -414,3 +414,29 @@ func TestPartitionLowWatermark(t *testing.T) {
 		t.Errorf("as a follower: %v, want NOT_LEADER_OR_FOLLOWER", err)
 	}
 }
+
+// CatchingUp: this broker is throttled as a follower only while a
+// reassignment is adding it and it is not in the ISR.
+func TestPartitionCatchingUp(t *testing.T) {
+	spec := leaderSpec("moving", 1, 1)
+	spec.State.Leader, spec.State.Replicas, spec.State.ISR = 2, []int32{2, 3, testNode}, []int32{2, 3}
+	spec.State.AddingReplicas = []int32{testNode}
+	m, p := openLeader(t, spec)
+	if !p.CatchingUp() {
+		t.Error("an adding replica outside the ISR is not catching up")
+	}
+	spec.State.ISR = []int32{2, 3, testNode}
+	if _, err := m.Apply(spec); err != nil {
+		t.Fatal(err)
+	}
+	if p.CatchingUp() {
+		t.Error("an adding replica in the ISR is still catching up")
+	}
+	spec.State.ISR, spec.State.AddingReplicas = []int32{2, 3}, nil
+	if _, err := m.Apply(spec); err != nil {
+		t.Fatal(err)
+	}
+	if p.CatchingUp() {
+		t.Error("a replica out of the ISR that no reassignment adds is catching up")
+	}
+}

@@ -61,6 +61,8 @@ type LeaderState struct {
 	PartitionEpoch int32
 	ISR            []int32
 	Replicas       []int32
+	// AddingReplicas are the replicas a reassignment is adding.
+	AddingReplicas []int32
 }
 
 // AppendResult describes where a produced payload landed.
@@ -767,6 +769,16 @@ func (p *Partition) DeleteRecords(offset int64) (lowWatermark int64, err error) 
 	p.wakeWaitersLocked()
 	p.mu.Unlock()
 	return low, nil
+}
+
+// CatchingUp reports whether this broker is a replica that a reassignment
+// is adding and that is not in the ISR yet: its fetches count against
+// follower.replication.throttled.rate.
+func (p *Partition) CatchingUp() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.mu.state
+	return slices.Contains(st.AddingReplicas, p.nodeID) && !slices.Contains(st.ISR, p.nodeID)
 }
 
 // LowWatermark is the lowest log start offset among this leader and the

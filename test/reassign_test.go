@@ -221,6 +221,7 @@ func TestReassignmentMovesReplicaUnderAcksAll(t *testing.T) {
 		t.Fatalf("only %d records acknowledged during the move", during)
 	}
 
+	waitEndOffsets(t, c.Node(newcomer).Bootstrap(), topic, int64(len(acked)))
 	seen := readCounts(t, c.Node(newcomer).Bootstrap(), topic)
 	expectOnce(t, seen, slices.Collect(maps.Keys(acked)), "acknowledged record (moved)")
 	for v, n := range seen {
@@ -240,5 +241,50 @@ func TestReassignmentMovesReplicaUnderAcksAll(t *testing.T) {
 		t.Fatalf("node %d (new replica) holds %v", newcomer, dirs)
 	} else if _, err := os.Stat(dirs[0]); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReassignmentFollowerThrottle: follower.replication.throttled.rate on
+// the receiving broker holds a move back as the leader-side rate does,
+// while the replicas already in sync replicate unthrottled: about 3 MiB
+// written with acks=all to a partition on brokers 1 and 2, then broker 3
+// added at 512 KiB/s.
+func TestReassignmentFollowerThrottle(t *testing.T) {
+	const rate = 512 << 10
+	c := harness.StartCluster(t, 3, harness.WithNodeConfig("follower.replication.throttled.rate", strconv.Itoa(rate)))
+	const topic = "followed"
+	createAssigned(t, newKgo(t, c.Node(1).Bootstrap()), topic, []int32{1, 2}, nil)
+	waitTopicOnAll(t, c.Nodes(), topic, 1)
+	waitISR(t, c.Node(1), topic, []int32{1, 2}, 30*time.Second)
+	cl := newKgo(t, c.Node(1).Bootstrap(), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	pad := strings.Repeat("x", 1500)
+	const preload = 2000
+	start := time.Now()
+	var recs []*kgo.Record
+	for i := range preload {
+		recs = append(recs, kgo.StringRecord(fmt.Sprintf("pre-%d-%s", i, pad)))
+	}
+	if err := cl.ProduceSync(testCtx(t), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// In-sync followers are not throttled: 3 MiB at 512 KiB/s would take
+	// six seconds.
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("acks=all preload took %v: the in-sync follower was throttled", took)
+	}
+
+	start = time.Now()
+	reassignOn(t, c.Node(1), topic, 0, []int32{1, 2, 3})
+	waitISR(t, c.Node(1), topic, []int32{1, 2, 3}, 60*time.Second)
+	took := time.Since(start)
+	t.Logf("broker 3 in sync after %v", took)
+	// As for the leader side: one second of the rate may go at once, and
+	// a fetch may overshoot by replica.fetch.max.bytes (1 MiB).
+	if took < 1500*time.Millisecond {
+		t.Errorf("the move took %v: follower.replication.throttled.rate=%d did not hold it back", took, rate)
+	}
+	if got := len(readCounts(t, c.Node(3).Bootstrap(), topic)); got != preload {
+		t.Errorf("read %d records after the move, want %d", got, preload)
 	}
 }

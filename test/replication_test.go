@@ -234,6 +234,7 @@ func TestReplicationNoAckedWriteLostOnLeaderKill(t *testing.T) {
 	}
 	// Read everything the survivors have: every acknowledged record is
 	// there, and no record twice.
+	waitEndOffsets(t, seeds[0], "durable", int64(len(acked)))
 	seen := readCounts(t, seeds[0], "durable")
 	expectOnce(t, seen, slices.Collect(maps.Keys(acked)), "acknowledged record")
 	for v, k := range seen {
@@ -264,6 +265,28 @@ func expectOnce(t *testing.T, seen map[string]int, want []string, what string) {
 			t.Errorf("%s %.40s read %d times, want once", what, v, seen[v])
 		}
 	}
+}
+
+// waitEndOffsets waits until the end offsets (high watermarks) of topic's
+// partitions add up to at least total.
+func waitEndOffsets(t *testing.T, bootstrap, topic string, total int64) {
+	t.Helper()
+	adm := newAdmin(t, bootstrap)
+	eventually(t, 30*time.Second, fmt.Sprintf("end offsets of %s to reach %d", topic, total), func() error {
+		ends, err := adm.ListEndOffsets(testCtx(t), topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			return err
+		}
+		var sum int64
+		ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+		if sum < total {
+			return fmt.Errorf("they add up to %d", sum)
+		}
+		return nil
+	})
 }
 
 // consumeAllAvailable reads topic from the start up to the high watermark
@@ -398,6 +421,7 @@ func TestReplicationDivergentTailIsTruncated(t *testing.T) {
 		}
 		ackedValues = append(ackedValues, v)
 	}
+	waitEndOffsets(t, followers[0].Bootstrap(), "div", int64(len(ackedValues)))
 	expectOnce(t, readCounts(t, followers[0].Bootstrap(), "div"), ackedValues, "acknowledged record")
 	// Every replica holds the same bytes: followers copy batches verbatim.
 	eventually(t, 30*time.Second, "identical replica logs", func() error {
@@ -498,6 +522,7 @@ func TestReplicationControlledShutdown(t *testing.T) {
 	if len(acked) != 400 {
 		t.Errorf("%d of 400 records acknowledged across a controlled shutdown, want all", len(acked))
 	}
+	waitEndOffsets(t, c.Others(leader)[0].Bootstrap(), "graceful", int64(len(acked)))
 	expectOnce(t, readCounts(t, c.Others(leader)[0].Bootstrap(), "graceful"), slices.Collect(maps.Keys(acked)), "acknowledged record")
 }
 
@@ -591,6 +616,10 @@ func TestReplicationLeaderLostItsDisk(t *testing.T) {
 	for i := range n {
 		want = append(want, "d"+strconv.Itoa(i))
 	}
+	// A new leader learns the high watermark from its followers' next
+	// fetches: right after the move it may not cover the last records
+	// acknowledged by the old one yet.
+	waitEndOffsets(t, survivor.Bootstrap(), "disk", n)
 	expectOnce(t, readCounts(t, survivor.Bootstrap(), "disk"), want, "acknowledged record (the leader lost its disk)")
 	eventually(t, 30*time.Second, "identical replica logs", func() error {
 		first, err := partitionLog(c.Nodes()[0], "disk", 0)

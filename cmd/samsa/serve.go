@@ -133,6 +133,7 @@ func nodeConfig(s nodeSettings, log zerolog.Logger) (node.Config, error) {
 	bcfg.ReplicaFetch.MaxWait, bcfg.ReplicaFetch.Backoff = s.ReplicaFetchWait, s.ReplicaFetchBackoff
 	bcfg.ReplicaFetch.PartitionMaxBytes, bcfg.ReplicaFetch.MaxBytes = s.ReplicaFetchMaxBytes, s.ReplicaFetchRespMaxBytes
 	bcfg.LeaderReplicationThrottledRate = s.LeaderThrottledRate
+	bcfg.FollowerReplicationThrottledRate = s.FollowerThrottledRate
 	g := s.Group
 	bcfg.Group.NumPartitions, bcfg.Group.ReplicationFactor, bcfg.Group.SegmentBytes = g.NumPartitions, g.ReplicationFactor, g.SegmentBytes
 	bcfg.Group.InitialRebalanceDelay = g.InitialRebalanceDelay

@@ -65,6 +65,7 @@ var serverKeys = []configKey{
 	{"replica.fetch.response.max.bytes", 10485760, "bytes a follower asks for per fetch over all partitions"},
 	{"replica.fetch.backoff.ms", 1000, "pause before a follower retries a failed fetch"},
 	{"leader.replication.throttled.rate", math.MaxInt64, "bytes per second this broker sends, as leader, to replicas a reassignment is adding until they are in sync (default: unlimited)"},
+	{"follower.replication.throttled.rate", math.MaxInt64, "bytes per second this broker fetches, as a replica a reassignment is adding, until it is in sync (default: unlimited)"},
 	{"auto.leader.rebalance.enable", true, "the active controller moves partition leadership back to preferred replicas (the first of each partition's replicas) when they are alive and in sync"},
 	{"leader.imbalance.check.interval.seconds", 300, "how often the active controller checks the leader balance"},
 	{"leader.imbalance.per.broker.percentage", 10, "leadership moves back to a broker's preferred partitions only when more than this share of them is led by others"},
@@ -132,6 +133,7 @@ type nodeSettings struct {
 	ReplicaFetchRespMaxBytes int32
 	ReplicaFetchBackoff      time.Duration
 	LeaderThrottledRate      int64
+	FollowerThrottledRate    int64
 	AutoLeaderRebalance      bool
 	LeaderImbalanceInterval  time.Duration
 	LeaderImbalancePercent   int
@@ -272,6 +274,7 @@ func parseSettings(v *viper.Viper, topicKeys map[string]metadata.ConfigDef) (nod
 		ReplicaFetchRespMaxBytes: int32(p.intIn("replica.fetch.response.max.bytes", 1024, 1<<31-1)),
 		ReplicaFetchBackoff:      time.Duration(p.intIn("replica.fetch.backoff.ms", 1, 1<<31-1)) * time.Millisecond,
 		LeaderThrottledRate:      p.intIn("leader.replication.throttled.rate", 1, math.MaxInt64),
+		FollowerThrottledRate:    p.intIn("follower.replication.throttled.rate", 1, math.MaxInt64),
 		AutoLeaderRebalance:      p.boolean("auto.leader.rebalance.enable"),
 		LeaderImbalanceInterval:  time.Duration(p.intIn("leader.imbalance.check.interval.seconds", 1, 1<<31-1)) * time.Second,
 		LeaderImbalancePercent:   int(p.intIn("leader.imbalance.per.broker.percentage", 0, 100)),
