@@ -303,8 +303,8 @@ func (m *Manager) openLocked(spec PartitionSpec) (*Partition, error) {
 // that no open partition uses and keep does not claim: logs of topics
 // deleted, or of partitions moved to other brokers, while this broker was
 // down. It returns the directories removed. Names that are not partition
-// directories are left alone, and so is everything on an error, which is
-// returned with the others.
+// directories are left alone; a directory that cannot be removed stays,
+// and its error is returned joined with the others'.
 //
 // The caller must know the cluster's current assignment, and keep must
 // claim every partition assigned here even if it failed to open: a
