@@ -48,9 +48,6 @@ type fetchTarget struct {
 // record parts in response order, and a function releasing them (pinned
 // file regions) once they are sent.
 func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest) (*kmsg.FetchResponse, [][]protocol.Part, func()) {
-	if replica, epoch := fetchReplica(r); replica >= 0 {
-		return b.replicaFetch(ctx, r, replica, epoch)
-	}
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	img := b.Image()
 	targets, session, err := b.fetchTargets(img, r)
@@ -62,9 +59,14 @@ func (b *Broker) fetch(ctx context.Context, r *kmsg.FetchRequest) (*kmsg.FetchRe
 		defer session.mu.Unlock()
 		resp.SessionID = session.id
 	}
-	results := b.delayedRead(ctx, r, targets, false, func() ([]replication.FetchResult, int64, bool) {
-		return b.readTargets(r, targets)
-	})
+	var results []replication.FetchResult
+	if replica, epoch := fetchReplica(r); replica >= 0 {
+		results = b.replicaRead(ctx, r, img, targets, replica, epoch) // fetch_replica.go
+	} else {
+		results = b.delayedRead(ctx, r, targets, false, func() ([]replication.FetchResult, int64, bool) {
+			return b.readTargets(r, targets)
+		})
+	}
 	var records [][]protocol.Part
 	resp.Topics, records = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
 	return resp, records, func() { releaseResults(results) }

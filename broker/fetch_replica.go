@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-io/samsa/protocol"
+	"github.com/samsa-io/samsa/metadata"
 	"github.com/samsa-io/samsa/replication"
 )
 
@@ -34,10 +34,8 @@ func fetchReplica(r *kmsg.FetchRequest) (int32, int64) {
 	return r.ReplicaID, -1
 }
 
-// replicaFetch answers a follower's fetch.
-func (b *Broker) replicaFetch(ctx context.Context, r *kmsg.FetchRequest, replica int32, brokerEpoch int64) (*kmsg.FetchResponse, [][]protocol.Part, func()) {
-	resp := r.ResponseKind().(*kmsg.FetchResponse)
-	img := b.Image()
+// replicaRead reads a follower's fetch of targets.
+func (b *Broker) replicaRead(ctx context.Context, r *kmsg.FetchRequest, img *metadata.Image, targets []fetchTarget, replica int32, brokerEpoch int64) []replication.FetchResult {
 	var refuse error
 	switch br, ok := img.Broker(replica); {
 	case !ok:
@@ -46,15 +44,6 @@ func (b *Broker) replicaFetch(ctx context.Context, r *kmsg.FetchRequest, replica
 		// KIP-903: a follower restarted without its data must not be taken
 		// for the incarnation that fetched before.
 		refuse = fmt.Errorf("replica %d fetches with broker epoch %d, registered %d: %w", replica, brokerEpoch, br.Epoch, kerr.StaleBrokerEpoch)
-	}
-	targets, session, err := b.fetchTargets(img, r)
-	if err != nil {
-		resp.ErrorCode = protocol.ErrorCode(err)
-		return resp, nil, nil
-	}
-	if session != nil {
-		defer session.mu.Unlock()
-		resp.SessionID = session.id
 	}
 	diverging := make([]*replication.EpochEndOffset, len(targets))
 	now := time.Now()
@@ -67,12 +56,9 @@ func (b *Broker) replicaFetch(ctx context.Context, r *kmsg.FetchRequest, replica
 			diverging[i], t.err = t.part.RecordFollowerFetch(replica, t.sp.fetchOffset, t.sp.logStartOffset, t.sp.lastFetchedEpoch, t.sp.leaderEpoch, now)
 		}
 	}
-	results := b.delayedRead(ctx, r, targets, true, func() ([]replication.FetchResult, int64, bool) {
+	return b.delayedRead(ctx, r, targets, true, func() ([]replication.FetchResult, int64, bool) {
 		return b.readReplicaTargets(r, targets, diverging)
 	})
-	var records [][]protocol.Part
-	resp.Topics, records = assembleFetchResponse(r.Version, img, targets, results, session != nil && r.SessionEpoch > 0)
-	return resp, records, func() { releaseResults(results) }
 }
 
 // readReplicaTargets is readTargets for a follower: it reads to the log end

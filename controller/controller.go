@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -394,7 +393,7 @@ func (c *Controller) openTransport(hl *hclogAdapter) error {
 
 func (c *Controller) raftConfig(hl *hclogAdapter) *raft.Config {
 	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(strconv.Itoa(int(c.cfg.NodeID)))
+	rc.LocalID = serverID(c.cfg.NodeID)
 	rc.Logger = hl
 	rc.HeartbeatTimeout = c.cfg.HeartbeatTimeout
 	rc.ElectionTimeout = c.cfg.ElectionTimeout
@@ -435,7 +434,7 @@ func (c *Controller) bootstrapConfiguration() raft.Configuration {
 	if len(c.cfg.Voters) == 0 {
 		return raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter,
-			ID:       raft.ServerID(strconv.Itoa(int(c.cfg.NodeID))),
+			ID:       serverID(c.cfg.NodeID),
 			Address:  c.transport.LocalAddr(),
 		}}}
 	}
@@ -449,7 +448,7 @@ func (c *Controller) bootstrapConfiguration() raft.Configuration {
 		}
 		conf.Servers = append(conf.Servers, raft.Server{
 			Suffrage: raft.Voter,
-			ID:       raft.ServerID(strconv.Itoa(int(v.ID))),
+			ID:       serverID(v.ID),
 			Address:  addr,
 		})
 	}

@@ -342,19 +342,12 @@ const catchUpPoll = 20 * time.Millisecond
 // node never stalls commits); if it does not catch up before ctx ends, it
 // is removed again and the request fails with REQUEST_TIMED_OUT.
 func (c *Controller) AddVoter(ctx context.Context, id int32, addr string) error {
-	if !c.IsLeader() {
-		return ErrNotController
-	}
-	release, err := c.acquireReconfig(ctx)
+	conf, release, err := c.beginReconfig(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	conf, err := c.configuration()
-	if err != nil {
-		return err
-	}
-	sid := raft.ServerID(strconv.Itoa(int(id)))
+	sid := serverID(id)
 	for _, s := range conf.Servers {
 		switch {
 		case s.ID == sid && s.Suffrage == raft.Voter:
@@ -413,19 +406,12 @@ func (c *Controller) awaitCaughtUp(ctx context.Context, sid raft.ServerID, addr 
 // steps down, and the others elect a new leader. The last voter cannot be
 // removed.
 func (c *Controller) RemoveVoter(ctx context.Context, id int32) error {
-	if !c.IsLeader() {
-		return ErrNotController
-	}
-	release, err := c.acquireReconfig(ctx)
+	conf, release, err := c.beginReconfig(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	conf, err := c.configuration()
-	if err != nil {
-		return err
-	}
-	sid := raft.ServerID(strconv.Itoa(int(id)))
+	sid := serverID(id)
 	i := slices.IndexFunc(conf.Servers, func(s raft.Server) bool { return s.ID == sid })
 	if i < 0 {
 		return errorf(kerr.VoterNotFound, "node %d is not a member of the quorum (voters: %v)", id, voterIDs(conf))
@@ -451,3 +437,23 @@ func voterIDs(conf raft.Configuration) []string {
 	}
 	return ids
 }
+
+// beginReconfig starts a quorum change on the leader: it takes the
+// reconfiguration lock and returns the current configuration. The caller
+// calls release when done.
+func (c *Controller) beginReconfig(ctx context.Context) (conf raft.Configuration, release func(), err error) {
+	if !c.IsLeader() {
+		return raft.Configuration{}, nil, ErrNotController
+	}
+	if release, err = c.acquireReconfig(ctx); err != nil {
+		return raft.Configuration{}, nil, err
+	}
+	if conf, err = c.configuration(); err != nil {
+		release()
+		return raft.Configuration{}, nil, err
+	}
+	return conf, release, nil
+}
+
+// serverID is node id's Raft server id.
+func serverID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))) }

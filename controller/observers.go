@@ -113,7 +113,7 @@ func brokerRaftListener(ls []kmsg.BrokerRegistrationRequestListener) (string, []
 // non-voter when the configuration has it as a voter, or another member
 // at that address.
 func checkObserver(conf raft.Configuration, id int32, addr string) error {
-	sid := raft.ServerID(strconv.Itoa(int(id)))
+	sid := serverID(id)
 	for _, s := range conf.Servers {
 		switch {
 		case s.ID == sid && s.Suffrage == raft.Voter:
@@ -129,7 +129,7 @@ func checkObserver(conf raft.Configuration, id int32, addr string) error {
 // isObserver reports whether the configuration has node id as a
 // non-voter at addr.
 func isObserver(conf raft.Configuration, id int32, addr string) bool {
-	sid := raft.ServerID(strconv.Itoa(int(id)))
+	sid := serverID(id)
 	return slices.ContainsFunc(conf.Servers, func(s raft.Server) bool {
 		return s.ID == sid && s.Suffrage != raft.Voter && string(s.Address) == addr
 	})
@@ -177,7 +177,7 @@ func (c *Controller) ensureObserver(ctx context.Context, id int32, addr string) 
 	}
 	c.stream.setPeer(addr, id)
 	c.stream.markNonvoter(id)
-	sid := raft.ServerID(strconv.Itoa(int(id)))
+	sid := serverID(id)
 	if err := c.raft.AddNonvoter(sid, raft.ServerAddress(addr), 0, applyEnqueueTimeout).Error(); err != nil {
 		return commitError(err)
 	}
@@ -191,7 +191,7 @@ func (c *Controller) removeObserver(ctx context.Context, id int32) error {
 	if err != nil {
 		return err
 	}
-	sid := raft.ServerID(strconv.Itoa(int(id)))
+	sid := serverID(id)
 	if !slices.ContainsFunc(conf.Servers, func(s raft.Server) bool { return s.ID == sid && s.Suffrage != raft.Voter }) {
 		return nil
 	}
@@ -212,7 +212,7 @@ func (c *Controller) removeNonvoterLocked(id int32) error {
 	if err != nil {
 		return err
 	}
-	sid := raft.ServerID(strconv.Itoa(int(id)))
+	sid := serverID(id)
 	if !slices.ContainsFunc(conf.Servers, func(s raft.Server) bool { return s.ID == sid && s.Suffrage != raft.Voter }) {
 		return nil
 	}

@@ -614,12 +614,20 @@ func (p *Partition) ReadPinned(offset int64, maxBytes int32, clientEpoch int32) 
 	return p.read(offset, maxBytes, clientEpoch, true)
 }
 
-func (p *Partition) read(offset int64, maxBytes int32, clientEpoch int32, pin bool) (FetchResult, error) {
+// readBounds checks that this replica leads at clientEpoch and returns a
+// FetchResult holding the high watermark, leader epoch and log start
+// offset that a read answers with, whether or not the check passed.
+func (p *Partition) readBounds(clientEpoch int32) (FetchResult, error) {
 	p.mu.Lock()
 	err := p.checkLeaderLocked(clientEpoch)
 	res := FetchResult{HighWatermark: p.mu.core.HighWatermark(), LeaderEpoch: p.mu.state.LeaderEpoch}
 	p.mu.Unlock()
 	res.LogStartOffset = p.log.LogStartOffset()
+	return res, err
+}
+
+func (p *Partition) read(offset int64, maxBytes int32, clientEpoch int32, pin bool) (FetchResult, error) {
+	res, err := p.readBounds(clientEpoch)
 	if err != nil {
 		return res, err
 	}

@@ -183,11 +183,7 @@ func (p *Partition) RecordFollowerFetch(replica int32, fetchOffset, logStartOffs
 // watermark: followers copy what the leader has so that the high watermark
 // can pass it.
 func (p *Partition) ReadForFollower(offset int64, maxBytes int32, clientEpoch int32) (FetchResult, error) {
-	p.mu.Lock()
-	err := p.checkLeaderLocked(clientEpoch)
-	res := FetchResult{HighWatermark: p.mu.core.HighWatermark(), LeaderEpoch: p.mu.state.LeaderEpoch}
-	p.mu.Unlock()
-	res.LogStartOffset = p.log.LogStartOffset()
+	res, err := p.readBounds(clientEpoch)
 	if err != nil {
 		return res, err
 	}
@@ -215,6 +211,13 @@ func (p *Partition) FetchPosition() (offset int64, lastEpoch int32) {
 	return p.log.LogEndOffset(), p.log.LastBatchEpoch()
 }
 
+// checkFollowing verifies this replica follows leaderEpoch.
+func (p *Partition) checkFollowing(leaderEpoch int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.checkFollowingLocked(leaderEpoch)
+}
+
 // checkFollowingLocked verifies this replica follows leaderEpoch.
 func (p *Partition) checkFollowingLocked(leaderEpoch int32) error {
 	if p.mu.closed {
@@ -235,10 +238,7 @@ func (p *Partition) checkFollowingLocked(leaderEpoch int32) error {
 func (p *Partition) AppendFromLeader(records []byte, leaderEpoch int32) (int64, error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
-	p.mu.Lock()
-	err := p.checkFollowingLocked(leaderEpoch)
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.checkFollowing(leaderEpoch); err != nil {
 		return 0, err
 	}
 	records, headers, err := wholeBatches(records)
@@ -335,10 +335,7 @@ func (p *Partition) TruncateDiverging(leaderEpoch int32, div EpochEndOffset) err
 func (p *Partition) RestartAt(leaderEpoch int32, leaderHW, leaderLogStart int64) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
-	p.mu.Lock()
-	err := p.checkFollowingLocked(leaderEpoch)
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.checkFollowing(leaderEpoch); err != nil {
 		return err
 	}
 	if leo := p.log.LogEndOffset(); leo < leaderLogStart {

@@ -8,15 +8,12 @@ package test
 // copy. The copy runs under leader.replication.throttled.rate.
 
 import (
-	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -125,29 +122,16 @@ func TestReassignmentMovesReplicaUnderAcksAll(t *testing.T) {
 	cl := newKgo(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(60*time.Second), kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression())) // the preload's size is what the throttle sees
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var wg sync.WaitGroup
-	produce := func(v string) {
-		wg.Add(1)
-		cl.Produce(context.Background(), kgo.StringRecord(v), func(_ *kgo.Record, err error) {
-			defer wg.Done()
-			if err == nil {
-				mu.Lock()
-				acked[v] = true
-				mu.Unlock()
-			}
-		})
-	}
+	acked := newAckLog(cl)
 	// About 3 MiB for the newcomer to copy before it can join the ISR.
 	pad := strings.Repeat("x", 1500)
 	const preload = 2000
 	for i := range preload {
-		produce(fmt.Sprintf("pre-%d-%s", i, pad))
+		acked.produce(fmt.Sprintf("pre-%d-%s", i, pad))
 	}
-	wg.Wait()
-	if len(acked) != preload {
-		t.Fatalf("%d of %d preloaded records acknowledged", len(acked), preload)
+	acked.wait()
+	if acked.count() != preload {
+		t.Fatalf("%d of %d preloaded records acknowledged", acked.count(), preload)
 	}
 
 	stop := make(chan struct{})
@@ -160,7 +144,7 @@ func TestReassignmentMovesReplicaUnderAcksAll(t *testing.T) {
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
-			produce("during-" + strconv.Itoa(i))
+			acked.produce("during-" + strconv.Itoa(i))
 		}
 	}()
 
@@ -200,36 +184,30 @@ func TestReassignmentMovesReplicaUnderAcksAll(t *testing.T) {
 	}
 
 	// Some more records acknowledged by the new leader, then stop.
-	mu.Lock()
-	atMove := len(acked)
-	mu.Unlock()
+	atMove := acked.count()
 	eventually(t, 30*time.Second, "records acknowledged after the move", func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if n := len(acked) - atMove; n < 20 {
+		if n := acked.count() - atMove; n < 20 {
 			return fmt.Errorf("%d acknowledged since", n)
 		}
 		return nil
 	})
 	close(stop)
 	<-producerDone
-	wg.Wait()
-	mu.Lock()
-	during := len(acked) - preload
-	mu.Unlock()
+	acked.wait()
+	during := acked.count() - preload
 	if during < 10 {
 		t.Fatalf("only %d records acknowledged during the move", during)
 	}
 
-	waitEndOffsets(t, c.Node(newcomer).Bootstrap(), topic, int64(len(acked)))
+	waitEndOffsets(t, c.Node(newcomer).Bootstrap(), topic, int64(acked.count()))
 	seen := readCounts(t, c.Node(newcomer).Bootstrap(), topic)
-	expectOnce(t, seen, slices.Collect(maps.Keys(acked)), "acknowledged record (moved)")
+	expectOnce(t, seen, acked.values(), "acknowledged record (moved)")
 	for v, n := range seen {
 		if n > 1 {
 			t.Errorf("record %.20s… read %d times", v, n)
 		}
 	}
-	t.Logf("%d records acknowledged (%d during the move), %d read back", len(acked), during, len(seen))
+	t.Logf("%d records acknowledged (%d during the move), %d read back", acked.count(), during, len(seen))
 
 	eventually(t, 30*time.Second, fmt.Sprintf("node %d to delete its copy", leader), func() error {
 		if dirs := partitionDirs(c.Node(leader), topic, 0); len(dirs) > 0 {

@@ -204,9 +204,7 @@ func TestReplicationNoAckedWriteLostOnLeaderKill(t *testing.T) {
 		kgo.DefaultProduceTopic("durable"), kgo.RecordDeliveryTimeout(60*time.Second),
 		kgo.ProducerLinger(0))
 
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var wg sync.WaitGroup
+	acked := newAckLog(cl)
 	const total = 600
 	killAt := total / 3
 	for i := range total {
@@ -214,35 +212,67 @@ func TestReplicationNoAckedWriteLostOnLeaderKill(t *testing.T) {
 			// Let what is in flight land, then kill the leader mid-stream.
 			c.Node(victim).Kill()
 		}
-		v := "r" + strconv.Itoa(i)
-		wg.Add(1)
-		cl.Produce(context.Background(), kgo.StringRecord(v), func(_ *kgo.Record, err error) {
-			defer wg.Done()
-			if err == nil {
-				mu.Lock()
-				acked[v] = true
-				mu.Unlock()
-			}
-		})
+		acked.produce("r" + strconv.Itoa(i))
 		if i%20 == 0 {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	wg.Wait()
-	if len(acked) < total/2 {
-		t.Fatalf("only %d of %d records acknowledged", len(acked), total)
+	acked.wait()
+	if acked.count() < total/2 {
+		t.Fatalf("only %d of %d records acknowledged", acked.count(), total)
 	}
 	// Read everything the survivors have: every acknowledged record is
 	// there, and no record twice.
-	waitEndOffsets(t, seeds[0], "durable", int64(len(acked)))
+	waitEndOffsets(t, seeds[0], "durable", int64(acked.count()))
 	seen := readCounts(t, seeds[0], "durable")
-	expectOnce(t, seen, slices.Collect(maps.Keys(acked)), "acknowledged record")
+	expectOnce(t, seen, acked.values(), "acknowledged record")
 	for v, k := range seen {
 		if k > 1 {
 			t.Errorf("record %s read %d times (idempotent producer)", v, k)
 		}
 	}
-	t.Logf("%d records acknowledged of %d, %d read back after kill -9 of leader %d", len(acked), total, len(seen), victim)
+	t.Logf("%d records acknowledged of %d, %d read back after kill -9 of leader %d", acked.count(), total, len(seen), victim)
+}
+
+// ackLog produces records asynchronously and keeps the values the
+// cluster acknowledged.
+type ackLog struct {
+	cl *kgo.Client
+	wg sync.WaitGroup
+	mu sync.Mutex
+	ok map[string]bool
+}
+
+func newAckLog(cl *kgo.Client) *ackLog { return &ackLog{cl: cl, ok: map[string]bool{}} }
+
+// produce sends v to the client's default topic.
+func (a *ackLog) produce(v string) {
+	a.wg.Add(1)
+	a.cl.Produce(context.Background(), kgo.StringRecord(v), func(_ *kgo.Record, err error) {
+		defer a.wg.Done()
+		if err == nil {
+			a.mu.Lock()
+			a.ok[v] = true
+			a.mu.Unlock()
+		}
+	})
+}
+
+// wait returns once every record produced so far is acknowledged or failed.
+func (a *ackLog) wait() { a.wg.Wait() }
+
+// count is how many records were acknowledged so far.
+func (a *ackLog) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.ok)
+}
+
+// values are the acknowledged values, in no order.
+func (a *ackLog) values() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Collect(maps.Keys(a.ok))
 }
 
 // readCounts reads topic from the start up to its end offsets at the time
@@ -482,9 +512,7 @@ func TestReplicationControlledShutdown(t *testing.T) {
 	}
 	cl := newKgo(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DefaultProduceTopic("graceful"), kgo.RecordDeliveryTimeout(30*time.Second))
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var wg sync.WaitGroup
+	acked := newAckLog(cl)
 	stopped := make(chan error, 1)
 	for i := range 400 {
 		if i == 100 {
@@ -494,19 +522,10 @@ func TestReplicationControlledShutdown(t *testing.T) {
 				stopped <- c.Node(leader).Stop(ctx)
 			}()
 		}
-		v := "g" + strconv.Itoa(i)
-		wg.Add(1)
-		cl.Produce(context.Background(), kgo.StringRecord(v), func(_ *kgo.Record, err error) {
-			defer wg.Done()
-			if err == nil {
-				mu.Lock()
-				acked[v] = true
-				mu.Unlock()
-			}
-		})
+		acked.produce("g" + strconv.Itoa(i))
 		time.Sleep(2 * time.Millisecond)
 	}
-	wg.Wait()
+	acked.wait()
 	if err := <-stopped; err != nil {
 		t.Fatalf("SIGTERM of leader %d: %v", leader, err)
 	}
@@ -519,11 +538,11 @@ func TestReplicationControlledShutdown(t *testing.T) {
 	if led < 0 || moved < 0 || closed < 0 || moved > closed {
 		t.Errorf("node %d closed its log before its leadership moved (led %d, moved %d, closed %d)", leader, led, moved, closed)
 	}
-	if len(acked) != 400 {
-		t.Errorf("%d of 400 records acknowledged across a controlled shutdown, want all", len(acked))
+	if acked.count() != 400 {
+		t.Errorf("%d of 400 records acknowledged across a controlled shutdown, want all", acked.count())
 	}
-	waitEndOffsets(t, c.Others(leader)[0].Bootstrap(), "graceful", int64(len(acked)))
-	expectOnce(t, readCounts(t, c.Others(leader)[0].Bootstrap(), "graceful"), slices.Collect(maps.Keys(acked)), "acknowledged record")
+	waitEndOffsets(t, c.Others(leader)[0].Bootstrap(), "graceful", int64(acked.count()))
+	expectOnce(t, readCounts(t, c.Others(leader)[0].Bootstrap(), "graceful"), acked.values(), "acknowledged record")
 }
 
 // TestReplicationOfCompactedLog lets a follower fall behind while the
